@@ -1,0 +1,167 @@
+//! The charts each chapter draws, as backend-free scenes: the page replays them on a
+//! canvas and the CLI renders them to PNG, so both show the same pictures.
+
+use super::common::{Embedding2d, TransferCurves};
+use super::supervised::ChapterOutput;
+use super::Prepared;
+use crate::data::Dataset;
+use crate::plot::charts::{
+    ImageTile, ScatterLayout, Series, Size, confusion_heatmap, image_grid, line_chart, scatter,
+    smooth_ema,
+};
+use crate::plot::palette::categorical;
+use crate::plot::scene::Scene;
+use crate::train::engine::History;
+
+const WIDE: Size = Size::new(720.0, 320.0);
+const SQUARE: Size = Size::new(460.0, 380.0);
+
+/// A class name short enough for a column title.
+fn short(name: &str) -> String {
+    let first = name.split(" (").next().unwrap_or(name);
+    if first.chars().count() > 16 {
+        let mut s: String = first.chars().take(15).collect();
+        s.push('…');
+        s
+    } else {
+        first.to_string()
+    }
+}
+
+/// `per_class` columns of training images, one column per class.
+pub fn sample_grid(ds: &Dataset, rows_per_class: &[Vec<usize>]) -> Scene {
+    let n_classes = rows_per_class.len();
+    let depth = rows_per_class.iter().map(Vec::len).max().unwrap_or(0);
+    let mut tiles = Vec::with_capacity(n_classes * depth);
+    for r in 0..depth {
+        for class_rows in rows_per_class {
+            let tile = class_rows
+                .get(r)
+                .and_then(|&i| ds.train.rgba(i))
+                .map(|rgba| ImageTile {
+                    rgba,
+                    width: ds.train.size as u32,
+                    height: ds.train.size as u32,
+                    caption: None,
+                })
+                .unwrap_or(ImageTile {
+                    rgba: Vec::new(),
+                    width: 0,
+                    height: 0,
+                    caption: None,
+                });
+            tiles.push(tile);
+        }
+    }
+    let titles: Vec<String> = ds.manifest.class_names.iter().map(|n| short(n)).collect();
+    image_grid(&tiles, n_classes.max(1), 64.0, &titles)
+}
+
+/// Step losses (smoothed), and per-epoch train and dev losses.
+pub fn live_loss_chart(steps: &[[f64; 2]], train: &[[f64; 2]], dev: &[[f64; 2]], title: &str) -> Scene {
+    let series = vec![
+        Series::new("step loss (raw)", steps.to_vec(), categorical(0).with_alpha(60)),
+        Series::new("step loss (smoothed)", smooth_ema(steps, 0.8), categorical(0)),
+        Series::new("train (epoch mean)", train.to_vec(), categorical(1)),
+        Series::new("dev (epoch mean)", dev.to_vec(), categorical(2)).dashed(),
+    ];
+    line_chart(title, "epoch", "loss per example", &series, WIDE)
+}
+
+/// The loss chart of a finished history.
+pub fn history_chart(h: &History, title: &str) -> Scene {
+    let mut steps = Vec::new();
+    let mut k = 0usize;
+    let per_epoch = if h.epochs.is_empty() { 1 } else { h.step_loss.len() / h.epochs.len() };
+    for l in &h.step_loss {
+        k += 1;
+        steps.push([k as f64 / per_epoch.max(1) as f64, *l]);
+    }
+    let train: Vec<[f64; 2]> = h.epochs.iter().map(|e| [e.epoch as f64, e.train_loss]).collect();
+    let dev: Vec<[f64; 2]> = h
+        .epochs
+        .iter()
+        .filter_map(|e| e.dev_loss.map(|d| [e.epoch as f64, d]))
+        .collect();
+    live_loss_chart(&steps, &train, &dev, title)
+}
+
+/// Head-only vs fine-tune on one chart (the freeze vs fine-tune exercise).
+pub fn transfer_chart(c: &TransferCurves) -> Scene {
+    let ep = |h: &History, dev: bool| -> Vec<[f64; 2]> {
+        h.epochs
+            .iter()
+            .filter_map(|e| {
+                let v = if dev { e.dev_loss? } else { e.train_loss };
+                Some([e.epoch as f64, v])
+            })
+            .collect()
+    };
+    let series = vec![
+        Series::new("head only: train", ep(&c.probe, false), categorical(3)),
+        Series::new("head only: dev B", ep(&c.probe, true), categorical(3)).dashed(),
+        Series::new("fine-tune: train", ep(&c.finetune, false), categorical(4)),
+        Series::new("fine-tune: dev B", ep(&c.finetune, true), categorical(4)).dashed(),
+    ];
+    line_chart(
+        "Transfer to the held-out classes: freeze vs fine-tune",
+        "epoch",
+        "loss per example",
+        &series,
+        WIDE,
+    )
+}
+
+/// An annotated, row-normalised confusion matrix.
+pub fn confusion(matrix: &[Vec<f64>], names: &[String], title: &str) -> Scene {
+    let names: Vec<String> = names.iter().map(|n| short(n)).collect();
+    confusion_heatmap(title, matrix, &names, SQUARE)
+}
+
+/// A UMAP scatter with held-out classes marked, plus the layout for hover.
+pub fn umap(e: &Embedding2d, class_names: &[String], held_out: &[u8]) -> (Scene, ScatterLayout) {
+    let highlight: Vec<bool> = (0..class_names.len())
+        .map(|k| held_out.iter().any(|&h| h as usize == k))
+        .collect();
+    let names: Vec<String> = class_names.iter().map(|n| short(n)).collect();
+    scatter(
+        &format!("UMAP of {}", e.title),
+        &e.points,
+        &e.labels,
+        &names,
+        &highlight,
+        SQUARE,
+    )
+}
+
+/// A small UMAP for the runs table.
+pub fn umap_thumbnail(e: &Embedding2d, class_names: &[String]) -> Scene {
+    let names: Vec<String> = class_names.iter().map(|n| short(n)).collect();
+    scatter("", &e.points, &e.labels, &names, &[], Size::new(260.0, 180.0)).0
+}
+
+/// Every chart of a finished chapter, named for files.
+pub fn chapter_scenes(out: &ChapterOutput, prepared: &Prepared) -> Vec<(String, Scene)> {
+    let names = &prepared.dataset.manifest.class_names;
+    let held = &prepared.split.held_out_labels;
+    let mut v = vec![
+        ("loss".to_string(), history_chart(&out.history, "Loss while training (mean per example)")),
+        ("transfer".to_string(), transfer_chart(&out.curves)),
+        (
+            "confusion_before".to_string(),
+            confusion(&out.result.probe.confusion_before, &out.names_b, "Dev B before training the head"),
+        ),
+        (
+            "confusion_after".to_string(),
+            confusion(&out.result.probe.confusion_after, &out.names_b, "Dev B after training the head"),
+        ),
+        (
+            "confusion_converged".to_string(),
+            confusion(&out.result.probe.confusion_converged, &out.names_b, "Test B, converged probe"),
+        ),
+    ];
+    for (i, e) in out.umaps.iter().enumerate() {
+        v.push((format!("umap_{i}"), umap(e, names, held).0));
+    }
+    v
+}

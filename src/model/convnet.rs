@@ -1,0 +1,264 @@
+//! The notebook's supervised ConvNet: three conv blocks, a 128-d encoder, and a
+//! classifier that sees batch-normalised, L2-normalised features.
+
+use super::batchnorm::{BatchNorm, BatchNormConfig};
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+/// conv 3×3 (padding 1) → BatchNorm → ReLU → max-pool 2.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    bn: BatchNorm,
+    pool: MaxPool2d,
+    relu: Relu,
+}
+
+impl ConvBlock {
+    /// A block from `c_in` to `c_out` channels.
+    pub fn new(c_in: usize, c_out: usize, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([c_in, c_out], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            bn: BatchNormConfig::new(c_out).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            relu: Relu::new(),
+        }
+    }
+
+    /// `[batch, c_in, h, w]` → `[batch, c_out, h/2, w/2]` (floor).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool.forward(self.relu.forward(self.bn.forward(self.conv.forward(x))))
+    }
+}
+
+/// What the encoder produces at its two named points.
+pub struct EncoderOutput {
+    /// The flattened conv features, `[batch, 1152]` (the notebook's `encoder_head.0`).
+    pub flat: Tensor<2>,
+    /// The encoder output after Linear and ReLU, `[batch, latent]` (`encoder_head.2`).
+    pub encoded: Tensor<2>,
+}
+
+/// The shared encoder: 28 → 14 → 7 → 3, flatten, Linear 1152 → latent, ReLU.
+#[derive(Module, Debug)]
+pub struct Encoder {
+    blocks: Vec<ConvBlock>,
+    fc: Linear,
+    relu: Relu,
+}
+
+/// Flattened conv features for a 28×28 input.
+pub const FLAT_DIM: usize = 128 * 3 * 3;
+
+impl Encoder {
+    /// An encoder for `in_channels`-channel 28×28 images.
+    pub fn new(in_channels: usize, latent_dim: usize, device: &Device) -> Self {
+        Self {
+            blocks: vec![
+                ConvBlock::new(in_channels, 32, device), // [batch, 32, 14, 14]
+                ConvBlock::new(32, 64, device),          // [batch, 64, 7, 7]
+                ConvBlock::new(64, 128, device),         // [batch, 128, 3, 3]
+            ],
+            fc: LinearConfig::new(FLAT_DIM, latent_dim).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// The BatchNorm of conv block `i` (0, 1 or 2).
+    pub fn block_bn(&self, i: usize) -> Option<&BatchNorm> {
+        self.blocks.get(i).map(|b| &b.bn)
+    }
+
+    /// `[batch, c, 28, 28]` → both feature points.
+    pub fn forward_all(&self, x: Tensor<4>) -> EncoderOutput {
+        let mut x = x;
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let flat: Tensor<2> = x.flatten(1, 3); // [batch, 1152]
+        let encoded = self.relu.forward(self.fc.forward(flat.clone())); // [batch, latent]
+        EncoderOutput { flat, encoded }
+    }
+
+    /// `[batch, c, 28, 28]` → `[batch, latent]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_all(x).encoded
+    }
+}
+
+/// L2-normalise the rows of `[batch, d]`, as `F.normalize(x, dim=1)` (eps 1e-12).
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12); // [batch, 1]
+    x / norm
+}
+
+/// Configuration of [`ConvNet`].
+#[derive(Config, Debug)]
+pub struct ConvNetConfig {
+    /// 1 (grayscale) or 3 (RGB).
+    pub in_channels: usize,
+    /// Classes of the classifier.
+    pub n_classes: usize,
+    /// Encoder width.
+    #[config(default = 128)]
+    pub latent_dim: usize,
+}
+
+/// Features at the three points the lab visualises.
+pub struct ConvNetFeatures {
+    /// `[batch, 1152]`.
+    pub flat: Tensor<2>,
+    /// `[batch, latent]`.
+    pub encoded: Tensor<2>,
+    /// `[batch, latent]`, after BatchNorm (no affine) and L2 normalisation.
+    pub normalized: Tensor<2>,
+    /// `[batch, n_classes]`.
+    pub logits: Tensor<2>,
+}
+
+/// The supervised network, and (with `bn: None`) any encoder with a linear head.
+///
+/// The notebook's ConvNet classifies batch-normalised, L2-normalised features; the
+/// transfer heads of the other chapters sit directly on the encoder output, so the
+/// normalisation is optional and one type serves every transfer run.
+#[derive(Module, Debug)]
+pub struct ConvNet {
+    /// The representation being learned.
+    pub encoder: Encoder,
+    /// BatchNorm without affine, followed by L2 normalisation, when present.
+    pub bn: Option<BatchNorm>,
+    /// The linear classifier.
+    pub classifier: Linear,
+    latent_dim: usize,
+}
+
+impl ConvNetConfig {
+    /// Build the network with fresh weights.
+    pub fn init(&self, device: &Device) -> ConvNet {
+        ConvNet {
+            encoder: Encoder::new(self.in_channels, self.latent_dim, device),
+            bn: Some(
+                BatchNormConfig::new(self.latent_dim)
+                    .with_affine(false)
+                    .init(device),
+            ),
+            classifier: LinearConfig::new(self.latent_dim, self.n_classes).init(device),
+            latent_dim: self.latent_dim,
+        }
+    }
+}
+
+impl ConvNet {
+    /// A classifier on `encoder`'s output with no normalisation in between.
+    pub fn on_encoder(encoder: Encoder, latent_dim: usize, n_classes: usize, device: &Device) -> Self {
+        Self {
+            encoder,
+            bn: None,
+            classifier: LinearConfig::new(latent_dim, n_classes).init(device),
+            latent_dim,
+        }
+    }
+
+    fn head_input(&self, encoded: Tensor<2>) -> Tensor<2> {
+        match &self.bn {
+            Some(bn) => l2_normalize(bn.forward(encoded)),
+            None => encoded,
+        }
+    }
+
+    /// All three feature points.
+    pub fn features(&self, x: Tensor<4>) -> ConvNetFeatures {
+        let out = self.encoder.forward_all(x);
+        let normalized = self.head_input(out.encoded.clone());
+        let logits = self.classifier.forward(normalized.clone());
+        ConvNetFeatures {
+            flat: out.flat,
+            encoded: out.encoded,
+            normalized,
+            logits,
+        }
+    }
+
+    /// `[batch, c, 28, 28]` → logits `[batch, n_classes]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let encoded = self.encoder.forward(x);
+        self.classifier.forward(self.head_input(encoded))
+    }
+
+    /// Replace the classifier with a fresh one for `n_classes`.
+    pub fn reset_head(mut self, n_classes: usize, device: &Device) -> Self {
+        self.classifier = LinearConfig::new(self.latent_dim, n_classes).init(device);
+        self
+    }
+}
+
+mod load {
+    //! Loading a PyTorch `state_dict` of the notebook's ConvNet.
+    use super::*;
+    use crate::model::batchnorm::BatchNorm;
+    use crate::model::state::{StateError, TensorMap};
+    use burn::module::{Param, RunningState};
+
+    fn tensor<const D: usize>(
+        map: &TensorMap,
+        name: &str,
+        shape: [usize; D],
+        device: &Device,
+    ) -> Result<Tensor<D>, StateError> {
+        let v = map.get(name, &shape)?;
+        Ok(Tensor::from_data(TensorData::new(v.to_vec(), shape), device))
+    }
+
+    fn set_bn(bn: &mut BatchNorm, map: &TensorMap, prefix: &str, device: &Device) -> Result<(), StateError> {
+        let n = bn.num_features;
+        if bn.gamma.is_some() {
+            bn.gamma = Some(Param::from_tensor(tensor(map, &format!("{prefix}.weight"), [n], device)?));
+            bn.beta = Some(Param::from_tensor(tensor(map, &format!("{prefix}.bias"), [n], device)?));
+        }
+        bn.running_mean = RunningState::new(tensor(map, &format!("{prefix}.running_mean"), [n], device)?);
+        bn.running_var = RunningState::new(tensor(map, &format!("{prefix}.running_var"), [n], device)?);
+        Ok(())
+    }
+
+    fn set_linear(l: &mut Linear, map: &TensorMap, prefix: &str, d_in: usize, d_out: usize, device: &Device) -> Result<(), StateError> {
+        // PyTorch stores [out, in]; burn's row layout is [in, out].
+        let w: Tensor<2> = tensor(map, &format!("{prefix}.weight"), [d_out, d_in], device)?;
+        l.weight = Param::from_tensor(w.transpose());
+        l.bias = Some(Param::from_tensor(tensor(map, &format!("{prefix}.bias"), [d_out], device)?));
+        Ok(())
+    }
+
+    impl Encoder {
+        /// Load `conv_blocks.*` and `encoder_head.1.*` from a PyTorch state dict.
+        pub fn load_torch(mut self, map: &TensorMap, in_channels: usize, latent: usize, device: &Device) -> Result<Self, StateError> {
+            let widths = [in_channels, 32, 64, 128];
+            for (i, block) in self.blocks.iter_mut().enumerate() {
+                let (c_in, c_out) = (widths[i], widths[i + 1]);
+                block.conv.weight = Param::from_tensor(tensor(map, &format!("conv_blocks.{i}.block.0.weight"), [c_out, c_in, 3, 3], device)?);
+                block.conv.bias = Some(Param::from_tensor(tensor(map, &format!("conv_blocks.{i}.block.0.bias"), [c_out], device)?));
+                set_bn(&mut block.bn, map, &format!("conv_blocks.{i}.block.1"), device)?;
+            }
+            set_linear(&mut self.fc, map, "encoder_head.1", FLAT_DIM, latent, device)?;
+            Ok(self)
+        }
+    }
+
+    impl ConvNet {
+        /// Load every weight and running statistic of the notebook's ConvNet.
+        pub fn load_torch(mut self, map: &TensorMap, in_channels: usize, n_classes: usize, device: &Device) -> Result<Self, StateError> {
+            let latent = self.latent_dim;
+            self.encoder = self.encoder.load_torch(map, in_channels, latent, device)?;
+            if let Some(bn) = self.bn.as_mut() {
+                set_bn(bn, map, "bn", device)?;
+            }
+            set_linear(&mut self.classifier, map, "classifier", latent, n_classes, device)?;
+            Ok(self)
+        }
+    }
+}

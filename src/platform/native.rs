@@ -1,0 +1,50 @@
+//! Native implementations: wgpu through Vulkan/Metal/DX12, a monotonic clock,
+//! and a yield that does nothing (the CLI owns its thread).
+
+use super::{BackendKind, BackendPref, Compute};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Choose the compute device for a native run.
+pub async fn select_compute(pref: BackendPref) -> Result<Compute, String> {
+    match pref {
+        BackendPref::Cpu => Ok(Compute::cpu("--backend cpu was requested")),
+        BackendPref::Wgpu => init_wgpu().map_err(|e| format!("wgpu is not available: {e}")),
+        BackendPref::Auto => Ok(init_wgpu().unwrap_or_else(|e| {
+            Compute::cpu(format!("no usable wgpu adapter ({e}); using the CPU"))
+        })),
+    }
+}
+
+fn init_wgpu() -> Result<Compute, String> {
+    // wgpu may panic inside driver discovery on broken installations; keep that away
+    // from the user and report it as an unavailable adapter instead.
+    let device = std::panic::catch_unwind(|| burn::tensor::Device::wgpu_options().init())
+        .map_err(|_| "the wgpu runtime panicked while looking for an adapter".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(Compute {
+        device,
+        kind: BackendKind::Wgpu,
+        adapter: "wgpu (native)".to_string(),
+        reason: "a wgpu adapter was found".to_string(),
+    })
+}
+
+/// Give the event loop a chance to run. Natively there is none to give to.
+pub async fn yield_now() {}
+
+/// Wait `ms` milliseconds (blocking the thread natively).
+pub async fn sleep_ms(ms: u32) {
+    std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+}
+
+/// Milliseconds since the first call, from a monotonic clock.
+pub fn now_ms() -> f64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}
+
+/// Run a future to completion on the current thread.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    pollster::block_on(future)
+}

@@ -1,0 +1,207 @@
+//! Browser implementations: WebGPU through `navigator.gpu`, `performance.now()`,
+//! `setTimeout`-based yielding and fetch with progress and the Cache API.
+
+use super::{BackendKind, BackendPref, Compute};
+use js_sys::{Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+fn js_err(context: &str, e: JsValue) -> String {
+    let text = e
+        .as_string()
+        .or_else(|| {
+            Reflect::get(&e, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| format!("{e:?}"));
+    format!("{context}: {text}")
+}
+
+fn get_str(obj: &JsValue, key: &str) -> Option<String> {
+    Reflect::get(obj, &JsValue::from_str(key))
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Ask the browser for a WebGPU adapter and describe it; `Err` says why there is none.
+async fn probe_adapter() -> Result<String, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let navigator = window.navigator();
+    let gpu = Reflect::get(&navigator, &JsValue::from_str("gpu")).unwrap_or(JsValue::UNDEFINED);
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("this browser exposes no WebGPU (navigator.gpu is missing)".into());
+    }
+    let request = Reflect::get(&gpu, &JsValue::from_str("requestAdapter"))
+        .map_err(|e| js_err("navigator.gpu.requestAdapter", e))?
+        .dyn_into::<js_sys::Function>()
+        .map_err(|_| "navigator.gpu.requestAdapter is not a function".to_string())?;
+    let promise = request
+        .call0(&gpu)
+        .map_err(|e| js_err("requestAdapter", e))?
+        .dyn_into::<Promise>()
+        .map_err(|_| "requestAdapter did not return a promise".to_string())?;
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| js_err("requestAdapter", e))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("WebGPU is present but the browser offered no adapter".into());
+    }
+    let info = Reflect::get(&adapter, &JsValue::from_str("info")).unwrap_or(JsValue::UNDEFINED);
+    let mut parts: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|k| get_str(&info, k))
+        .collect();
+    if Reflect::get(&info, &JsValue::from_str("isFallbackAdapter"))
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+    {
+        parts.push("software fallback".into());
+    }
+    if parts.is_empty() {
+        parts.push("WebGPU adapter".into());
+    }
+    Ok(parts.join(" / "))
+}
+
+/// Choose the compute device in the browser: WebGPU when an adapter exists, otherwise the CPU.
+pub async fn select_compute(pref: BackendPref) -> Result<Compute, String> {
+    if pref == BackendPref::Cpu {
+        return Ok(Compute::cpu("the CPU backend was requested"));
+    }
+    let adapter = match probe_adapter().await {
+        Ok(a) => a,
+        Err(why) if pref == BackendPref::Auto => return Ok(Compute::cpu(why)),
+        Err(why) => return Err(why),
+    };
+    match burn::tensor::Device::wgpu_options().init_async().await {
+        Ok(device) => Ok(Compute {
+            device,
+            kind: BackendKind::Webgpu,
+            adapter,
+            reason: "a WebGPU adapter was found".into(),
+        }),
+        Err(e) if pref == BackendPref::Auto => Ok(Compute::cpu(format!(
+            "WebGPU adapter '{adapter}' could not be initialised ({e})"
+        ))),
+        Err(e) => Err(format!("WebGPU initialisation failed: {e}")),
+    }
+}
+
+/// Let the browser paint and handle input before continuing.
+pub async fn yield_now() {
+    sleep_ms(0).await;
+}
+
+/// Wait `ms` milliseconds without blocking the page.
+pub async fn sleep_ms(ms: u32) {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        let scheduled = web_sys::window().and_then(|w| {
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32)
+                .ok()
+        });
+        if scheduled.is_none() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Milliseconds from `performance.now()`.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+const CACHE_NAME: &str = "replab-v1";
+
+async fn open_cache() -> Option<web_sys::Cache> {
+    let caches = web_sys::window()?.caches().ok()?;
+    let cache = JsFuture::from(caches.open(CACHE_NAME)).await.ok()?;
+    cache.dyn_into::<web_sys::Cache>().ok()
+}
+
+/// Forget a cached response, e.g. after it failed its checksum.
+pub async fn cache_delete(url: &str) {
+    if let Some(cache) = open_cache().await {
+        let _ = JsFuture::from(cache.delete_with_str(url)).await;
+    }
+}
+
+/// Fetch `url` as bytes, from the Cache API when present, reporting `(received, total)`
+/// as it streams. Fresh downloads are stored in the cache.
+pub async fn fetch_bytes(
+    url: &str,
+    mut progress: impl FnMut(u64, Option<u64>),
+) -> Result<Vec<u8>, String> {
+    let cache = open_cache().await;
+    if let Some(cache) = &cache {
+        if let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await {
+            if let Ok(resp) = hit.dyn_into::<web_sys::Response>() {
+                if let Ok(bytes) = read_body(&resp, url, &mut progress).await {
+                    return Ok(bytes);
+                }
+            }
+        }
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| js_err(&format!("fetching {url}"), e))?
+        .dyn_into::<web_sys::Response>()
+        .map_err(|_| format!("fetching {url}: not a Response"))?;
+    if !resp.ok() {
+        return Err(format!("fetching {url}: HTTP {}", resp.status()));
+    }
+    let bytes = read_body(&resp, url, &mut progress).await?;
+    if let Some(cache) = &cache {
+        let array = Uint8Array::from(bytes.as_slice());
+        if let Ok(stored) = web_sys::Response::new_with_opt_buffer_source(Some(&array)) {
+            let _ = JsFuture::from(cache.put_with_str(url, &stored)).await;
+        }
+    }
+    Ok(bytes)
+}
+
+async fn read_body(
+    resp: &web_sys::Response,
+    url: &str,
+    progress: &mut impl FnMut(u64, Option<u64>),
+) -> Result<Vec<u8>, String> {
+    let total = resp
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = resp.body().ok_or_else(|| format!("{url}: empty body"))?;
+    let reader = body
+        .get_reader()
+        .dyn_into::<web_sys::ReadableStreamDefaultReader>()
+        .map_err(|_| format!("{url}: body is not readable"))?;
+    let mut out = Vec::with_capacity(total.unwrap_or(0) as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| js_err(&format!("reading {url}"), e))?;
+        let done = Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = Reflect::get(&chunk, &JsValue::from_str("value"))
+            .map_err(|e| js_err(&format!("reading {url}"), e))?;
+        let array = Uint8Array::new(&value);
+        let start = out.len();
+        out.resize(start + array.length() as usize, 0);
+        array.copy_to(&mut out[start..]);
+        progress(out.len() as u64, total);
+    }
+    Ok(out)
+}

@@ -1,0 +1,144 @@
+//! `#/data`: the images, the lab's split, and where the data comes from.
+
+use super::canvas;
+use super::state::{AppState, BUNDLED, DataState, params_of, set_query};
+use super::text;
+use crate::data::splits::SplitConfig;
+use crate::lab::data::{samples_per_class, split_report};
+
+use leptos::html;
+use leptos::prelude::*;
+
+/// The data chapter.
+#[component]
+pub fn DataPage() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let params = Memo::new(move |_| params_of(&state.route.get()));
+    let current = move || params.get().unwrap_or_default();
+    Effect::new(move |_| {
+        if let Ok(p) = params.get() {
+            state.ensure_dataset(&p.dataset);
+        }
+    });
+    let update = move |key: &'static str, value: String| {
+        let mut p = current();
+        if p.set(key, &value).is_ok() {
+            set_query("data", &p.to_query());
+            state.route.update(|r| r.query = p.to_query());
+        }
+    };
+    let canvas_ref = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let p = current();
+        let Some(ds) = state.dataset(&p.dataset) else {
+            return;
+        };
+        let Some(el) = canvas_ref.get() else { return };
+        let rows = samples_per_class(&ds, 5);
+        let scene = crate::lab::charts::sample_grid(&ds, &rows);
+        canvas::draw(&el, &scene);
+    });
+    let report = move || {
+        let p = current();
+        let ds = state.dataset(&p.dataset)?;
+        let cfg = SplitConfig {
+            labeled_ratio: p.labeled_ratio,
+            held_out_ratio: p.held_out_ratio,
+            split_seed: p.split_seed,
+        };
+        Some((ds.clone(), split_report(&ds, &cfg)))
+    };
+    view! {
+        <section class="chapter">
+            <h2>"The data and the lab's splits"</h2>
+            <div class="prose" inner_html=text::DATA_INTRO></div>
+            {move || params.get().err().map(|e| view! { <p class="error">"Bad URL parameter: " {e}</p> })}
+            <div class="controls">
+                <label>"Dataset "
+                    <select data-testid="dataset" on:change=move |ev| update("dataset", event_target_value(&ev))>
+                        {BUNDLED.iter().map(|n| {
+                            let n = n.to_string();
+                            let selected = { let n = n.clone(); move || current().dataset == n };
+                            view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>"Labelled ratio "
+                    <input type="number" step="0.05" min="0.01" max="1" data-testid="labeled-ratio"
+                        prop:value=move || current().labeled_ratio.to_string()
+                        on:change=move |ev| update("labeled_ratio", event_target_value(&ev))/>
+                </label>
+                <label>"Held-out ratio "
+                    <input type="number" step="0.05" min="0.01" max="0.99" data-testid="held-out-ratio"
+                        prop:value=move || current().held_out_ratio.to_string()
+                        on:change=move |ev| update("held_out_ratio", event_target_value(&ev))/>
+                </label>
+                <label>"Split seed "
+                    <input type="number" step="1" min="0" data-testid="split-seed"
+                        prop:value=move || current().split_seed.to_string()
+                        on:change=move |ev| update("split_seed", event_target_value(&ev))/>
+                </label>
+            </div>
+            {move || {
+                let p = current();
+                match state.datasets.with(|d| d.get(&p.dataset).cloned()) {
+                    None | Some(DataState::Loading(_)) => {
+                        let msg = state.datasets.with(|d| match d.get(&p.dataset) {
+                            Some(DataState::Loading(m)) => m.clone(),
+                            _ => "starting".into(),
+                        });
+                        view! { <div class="loading" data-testid="data-loading"><progress/>" " {msg}</div> }.into_any()
+                    }
+                    Some(DataState::Failed(e)) => {
+                        let name = p.dataset.clone();
+                        view! {
+                            <div class="error" data-testid="data-error">
+                                <p>"The dataset could not be loaded: " {e}</p>
+                                <button data-testid="retry" on:click=move |_| state.retry_dataset(&name)>"Retry"</button>
+                            </div>
+                        }.into_any()
+                    }
+                    Some(DataState::Ready(ds)) => {
+                        let m = ds.manifest.clone();
+                        view! {
+                            <p data-testid="data-ready">
+                                {format!("{}: {} ({} classes, {} channel{}, {}×{} px). Official splits: train {}, val {}, test {}.",
+                                    m.title, m.description, m.class_names.len(), m.channels,
+                                    if m.channels == 1 { "" } else { "s" }, m.size, m.size,
+                                    m.train.count, m.val.count, m.test.count)}
+                                {m.source.subset.clone().map(|s| format!(" This bundle is a subset: {s}."))}
+                            </p>
+                        }.into_any()
+                    }
+                }
+            }}
+            <h3>"Five training images per class"</h3>
+            <canvas node_ref=canvas_ref data-testid="samples" width="10" height="10"></canvas>
+            <h3>"The split"</h3>
+            <div class="prose" inner_html=text::DATA_SPLIT></div>
+            {move || report().map(|(ds, r)| match r {
+                Ok(r) => {
+                    let names = |ls: &[u8]| ls.iter().map(|l| ds.manifest.class_names.get(*l as usize).cloned().unwrap_or_default()).collect::<Vec<_>>().join(", ");
+                    let json = serde_json::to_string(&r).unwrap_or_default();
+                    let s = r.sizes.clone();
+                    view! {
+                        <p>"Held out (the transfer task): " <strong data-testid="held-out">{names(&r.held_out_labels)}</strong></p>
+                        <p>"Kept (the pretraining task): " <strong>{names(&r.kept_labels)}</strong></p>
+                        <table class="sizes">
+                            <tr><th></th><th>"A: kept classes, labelled"</th><th>"B: held-out classes, labelled"</th><th>"unlabelled"</th></tr>
+                            <tr><th>"train"</th><td>{s.train_a}</td><td>{s.train_b}</td><td>{s.train_unlabeled}</td></tr>
+                            <tr><th>"dev"</th><td>{s.dev_a}</td><td>{s.dev_b}</td><td>{s.dev_unlabeled}</td></tr>
+                        </table>
+                        <pre class="json" data-testid="split-sizes">{json}</pre>
+                    }.into_any()
+                }
+                Err(e) => view! { <p class="error" data-testid="split-error">{e}</p> }.into_any(),
+            })}
+            <h3>"Credits and licence"</h3>
+            {move || state.dataset(&current().dataset).map(|ds| view! {
+                <p class="credit" data-testid="credit">{ds.manifest.credit.clone()} " Licence: " {ds.manifest.licence.clone()} "."</p>
+            })}
+        </section>
+    }
+}
+

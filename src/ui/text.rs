@@ -1,0 +1,53 @@
+//! The tutorial's prose. Written for this app; each chapter's text sits beside the
+//! controls it explains.
+
+/// `#/data`, before the sample grid.
+pub const DATA_INTRO: &str = r#"
+<p>Every chapter works on <a href="https://medmnist.com">MedMNIST</a>: small, standardised medical images of 28×28 pixels. The default is <strong>BloodMNIST</strong>, microscope photographs of single blood cells in eight classes (basophils, eosinophils, platelets and so on). <strong>OrganAMNIST</strong> is the second bundle: grayscale CT slices of eleven abdominal organs. Both are loaded straight into this page, checked against their SHA-256 checksums, and kept in your browser's cache, so a second visit costs no download.</p>
+<p>Look at the grid below before training anything. Which classes could you tell apart yourself? Colour and texture separate some blood cells at a glance; others differ only in the shape of the nucleus. A network will have to discover those cues on its own, and the rest of the lab is about <em>what</em> it discovers: the representation.</p>
+"#;
+
+/// `#/data`, above the split table.
+pub const DATA_SPLIT: &str = r#"
+<p>The lab simulates two situations that real projects meet all the time. First, <strong>labels are scarce</strong>: only a fraction of each class (the <em>labelled ratio</em>, 20% by default) keeps its label; the rest is treated as unlabelled and is only used by the self-supervised chapters. Second, <strong>the task changes</strong>: a share of the classes (the <em>held-out ratio</em>, 30%) is set aside. Models are trained on the remaining classes (split <strong>A</strong>) and then asked how well their representation serves the held-out classes (split <strong>B</strong>), which they never saw.</p>
+<p>The split is drawn exactly as the original notebook draws it, with NumPy's PCG64 generator reimplemented in Rust, so seed 42 picks the same held-out classes and the same images. Change the ratios or the seed and watch the numbers move; every chapter uses the split shown here.</p>
+"#;
+
+/// `#/supervised`, at the top.
+pub const SUPERVISED_INTRO: &str = r#"
+<p>A <strong>representation</strong> is what a network turns an image into before it makes a decision: a vector of numbers, here 128 of them. Nobody tells the network what those numbers should mean. Training only asks that a linear classifier on top of them gets the labels right, and whatever helps with that is what the encoder learns to compute.</p>
+<p>The network is the notebook's small ConvNet. Three blocks of <em>3×3 convolution → batch normalisation → ReLU → 2×2 max-pooling</em> shrink the image from 28×28 to 14×14, 7×7 and finally 3×3 with 128 channels. Those 1,152 numbers are flattened and mapped to the 128-dimensional <em>encoder</em> output. Before the classifier the features are batch-normalised and projected onto the unit sphere, so the classifier can only use their direction, not their length.</p>
+<p>Press <em>Run</em> to train on split A with AdamW (learning rate 10⁻⁴, batch 128). Running again continues from the current weights, as re-running a notebook cell does; <em>Reset</em> starts from scratch. The chart shows the loss of every step (faint, smoothed) and the mean training and dev loss of every epoch. These are mean <em>per-example</em> losses. The notebook divides a sum of batch means by the number of examples, so its plotted values are smaller than these by roughly the batch size; the shape of the curves is the same.</p>
+"#;
+
+/// `#/supervised` and `#/supcon`, above the UMAPs.
+pub const FEATURES: &str = r#"
+<h3>Features at three depths</h3>
+<p>Below, the test images are embedded at three points of the network and laid out in 2-D with UMAP (cosine distance, 15 neighbours, 300 images per class). Colours are classes; a ring marks the <strong>held-out</strong> classes that the network never saw a label for. Hover over a point to see which image it is.</p>
+<p>Compare the panels. The flattened convolution features still describe the image: colour, texture, where things are. The encoder output has been shaped by the classification objective, so the training classes form tighter, better separated islands. Watch where the held-out classes land: if they form their own clusters, the representation transfers; if they are smeared over the training classes, the encoder has learned to ignore what tells them apart. The normalised features are what the classifier sees; on the sphere, only angles matter.</p>
+"#;
+
+/// `#/supervised` and `#/supcon`, above the transfer results.
+pub const TRANSFER: &str = r#"
+<h3>Transfer to the held-out classes</h3>
+<p>To reuse the encoder for the held-out classes we throw away the classifier and put a new, randomly initialised one in its place. The first confusion matrix shows that fresh head on dev B: it guesses. We then train <strong>only the head</strong> while the encoder stays frozen. Training the head first matters: gradients flowing from a random head into the encoder are noise, and they can wreck features that took the whole first phase to learn. Once the head is sensible, fine-tuning everything (the dashed curves) can adjust the encoder to the new classes.</p>
+<p>Two linear probes are reported, and they often disagree. The notebook's probe takes only about fifty small AdamW steps at a learning rate of 10⁻⁴ from a random start, so its accuracy depends as much on how far the optimiser got as on the features; across seeds it swings by ten points and sometimes predicts a single class. The <strong>converged probe</strong> is the standard protocol: standardise the frozen encoder features with train-B statistics, then fit an L2-regularised multinomial logistic regression to convergence with L-BFGS. There is one answer for a given feature set, so differences between models are differences between representations. The same probe on an <strong>untrained</strong> encoder is the baseline: random convolutions already give surprisingly usable features on small images, and what training adds is the gap above that line.</p>
+"#;
+
+/// `#/supervised` exercises.
+pub const SUPERVISED_EXERCISES: &str = r#"
+<p><strong>1. How much labelled data?</strong> Each button retrains from scratch with that labelled ratio and adds a row to the table. Compare the converged transfer accuracy and the encoder UMAPs. Does more labelled data of the <em>training</em> classes make the held-out clusters cleaner, or does the encoder just get better at the training task?</p>
+<p><strong>2. Freeze or fine-tune?</strong> The transfer chart shows the head-only run and the fine-tune run together. Which reaches the lower dev loss, and which gets there faster? With only a few hundred transfer images, can you see fine-tuning start to overfit?</p>
+"#;
+
+/// `#/supcon`, at the top.
+pub const SUPCON_INTRO: &str = r#"
+<p>Supervised contrastive learning keeps the labels but drops the classifier. The encoder is followed by a small <em>projection head</em> (Linear → ReLU), batch normalisation and projection onto the unit sphere. In every batch, each image is an <em>anchor</em>; the other images of its class are its <em>positives</em>, everything else is a negative. The loss asks each anchor to pick out its positives from the whole batch by cosine similarity, divided by a <em>temperature</em> (0.07): for every positive it adds the negative log-probability of choosing that positive over all other images, averaged over the positives. Self-pairs are masked out, and anchors that have no positive in the batch are skipped.</p>
+<p>Instead of pulling images towards one fixed vector per class, the loss pulls them towards each other and pushes other classes away, so the geometry of the classes is learned rather than imposed. The projection head absorbs the most loss-specific part of that geometry; for transfer we use the encoder output <em>before</em> the projection head, which usually generalises better.</p>
+"#;
+
+/// `#/supcon` exercises.
+pub const SUPCON_EXERCISES: &str = r#"
+<p><strong>1. Temperature.</strong> Low temperatures (0.01) make the loss care almost only about the hardest negatives; high ones (0.5) spread the attention over the whole batch. Watch the loss curve's stability and the separation of the clusters.</p>
+<p><strong>2. Batch size.</strong> The loss can only use positives and negatives that are in the same batch. With batch 32 some anchors have no positive at all; with 512 every anchor has many. Is the small-batch loss noisier, and does it hurt the transfer accuracy?</p>
+"#;
