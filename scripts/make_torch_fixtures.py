@@ -95,7 +95,7 @@ def main():
                     m.bias.copy_(torch.randn_like(m.bias) * 0.1)
     for k, v in model.state_dict().items():
         if not k.endswith("num_batches_tracked"):
-            out[f"model.{k}"] = v
+            out[f"model.{k}"] = v.clone()  # a copy: train mode updates the buffers in place
     x = torch.rand(6, 3, 28, 28)
     out["input.x"] = x
     model.eval()
@@ -107,10 +107,10 @@ def main():
         for key, t in zip(["flat", "encoded", "normalized", "logits"], model.features(x)):
             out[f"train.{key}"] = t
     # Running statistics after that one train-mode pass (momentum 0.1, unbiased variance).
-    out["train.after.block0.running_mean"] = model.conv_blocks[0].block[1].running_mean
-    out["train.after.block0.running_var"] = model.conv_blocks[0].block[1].running_var
-    out["train.after.bn.running_mean"] = model.bn.running_mean
-    out["train.after.bn.running_var"] = model.bn.running_var
+    out["train.after.block0.running_mean"] = model.conv_blocks[0].block[1].running_mean.clone()
+    out["train.after.block0.running_var"] = model.conv_blocks[0].block[1].running_var.clone()
+    out["train.after.bn.running_mean"] = model.bn.running_mean.clone()
+    out["train.after.bn.running_var"] = model.bn.running_var.clone()
 
     logits = torch.randn(7, 4) * 3
     targets = torch.tensor([0, 3, 1, 1, 2, 0, 3])

@@ -15,7 +15,7 @@ fn fixture() -> TensorMap {
 }
 
 fn values(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec().unwrap()
+    t.into_data().convert::<f32>().try_into_vec().unwrap()
 }
 
 fn assert_close(name: &str, got: &[f32], want: &[f32]) {
@@ -97,13 +97,13 @@ fn convnet_forward_matches_torch_in_train_mode_with_running_stats() {
     assert_close("train.encoded", &values(f.encoded), all.raw("train.encoded").unwrap().1);
     assert_close("train.normalized", &values(f.normalized), all.raw("train.normalized").unwrap().1);
     assert_close("train.logits", &values(f.logits), all.raw("train.logits").unwrap().1);
-    let stat = |t: Tensor<1>| t.into_data().convert::<f32>().into_vec::<f32>().unwrap();
+    let stat = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
     let bn0 = model.encoder.block_bn(0).unwrap();
-    assert_close("block0.running_mean", &stat(bn0.running_mean.value()), all.raw("train.after.block0.running_mean").unwrap().1);
-    assert_close("block0.running_var", &stat(bn0.running_var.value()), all.raw("train.after.block0.running_var").unwrap().1);
+    assert_close("block0.running_mean", &stat(bn0.running_mean.value_sync()), all.raw("train.after.block0.running_mean").unwrap().1);
+    assert_close("block0.running_var", &stat(bn0.running_var.value_sync()), all.raw("train.after.block0.running_var").unwrap().1);
     let bn = model.bn.as_ref().unwrap();
-    assert_close("bn.running_mean", &stat(bn.running_mean.value()), all.raw("train.after.bn.running_mean").unwrap().1);
-    assert_close("bn.running_var", &stat(bn.running_var.value()), all.raw("train.after.bn.running_var").unwrap().1);
+    assert_close("bn.running_mean", &stat(bn.running_mean.value_sync()), all.raw("train.after.bn.running_mean").unwrap().1);
+    assert_close("bn.running_var", &stat(bn.running_var.value_sync()), all.raw("train.after.bn.running_var").unwrap().1);
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn cross_entropy_matches_torch() {
         Tensor::from_data(TensorData::new(logits.to_vec(), [7, 4]), &device),
         Tensor::from_data(TensorData::new(targets, [7]), &device),
     );
-    let got: Vec<f32> = loss.into_data().convert::<f32>().into_vec().unwrap();
+    let got: Vec<f32> = loss.into_data().convert::<f32>().try_into_vec().unwrap();
     assert_close("ce", &got, all.raw("ce.loss").unwrap().1);
 }
 
@@ -132,7 +132,7 @@ fn supcon_matches_torch_including_anchors_without_positives() {
             Tensor::from_data(TensorData::new(labels.clone(), [10]), &device),
             t,
         );
-        let got: Vec<f32> = loss.into_data().convert::<f32>().into_vec().unwrap();
+        let got: Vec<f32> = loss.into_data().convert::<f32>().try_into_vec().unwrap();
         assert_close(&format!("supcon t={t}"), &got, all.raw(&format!("supcon.loss.t{t}")).unwrap().1);
     }
     // Gradients too: the masking must not leak into the backward pass.

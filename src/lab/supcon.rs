@@ -12,7 +12,6 @@ use crate::platform::Compute;
 use crate::train::engine::{LossFn, all_params};
 use crate::train::losses::supcon;
 use crate::train::{Batch, RunControl, TrainConfig, Trainer};
-use burn::prelude::*;
 
 /// The model and optimiser state kept between runs in a session.
 #[derive(Default)]

@@ -13,7 +13,6 @@ use crate::model::convnet::{ConvNet, ConvNetConfig};
 use crate::platform::Compute;
 use crate::train::engine::{History, LossFn, all_params};
 use crate::train::{RunControl, TrainConfig, Trainer};
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The chapter's object in `results.json` and in the page's `result`.

@@ -8,7 +8,7 @@
 use burn::config::Config;
 use burn::module::{Flag, Module, Param, RunningState};
 use burn::prelude::*;
-use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::module::batch_norm_train;
 
 /// Configuration of [`BatchNorm`].
 #[derive(Config, Debug)]
@@ -112,9 +112,14 @@ impl BatchNorm {
             self.running_var.update(var.detach());
             result.output
         } else {
-            let mean = self.running_mean.value().to_device(&device);
-            let var = self.running_var.value().to_device(&device);
-            batch_norm(input, gamma, beta, mean, var, self.epsilon)
+            // (x - mean) / sqrt(var + eps) * gamma + beta, broadcast over [1, C, 1, ...].
+            let mean = self.running_mean.value_sync().to_device(&device);
+            let var = self.running_var.value_sync().to_device(&device);
+            let scale = gamma / var.add_scalar(self.epsilon).sqrt(); // [C]
+            let shift = beta - mean * scale.clone(); // [C]
+            let mut shape = [1usize; D];
+            shape[1] = n;
+            input * scale.reshape(shape) + shift.reshape(shape)
         }
     }
 }

@@ -48,3 +48,19 @@ pub fn now_ms() -> f64 {
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     pollster::block_on(future)
 }
+
+/// Read what the web app would fetch from `url`: natively the app's assets are the
+/// files under `public/` (relative to the working directory), so `data/x/manifest.json`
+/// reads `public/data/x/manifest.json`. Progress is reported once, at the end.
+pub async fn fetch_bytes(
+    url: &str,
+    mut progress: impl FnMut(u64, Option<u64>),
+) -> Result<Vec<u8>, String> {
+    let path = std::path::Path::new("public").join(url.trim_start_matches('/'));
+    let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    progress(bytes.len() as u64, Some(bytes.len() as u64));
+    Ok(bytes)
+}
+
+/// Natively nothing is cached, so there is nothing to forget.
+pub async fn cache_delete(_url: &str) {}

@@ -218,7 +218,7 @@ pub async fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
         .map_err(|e| TrainError::Device(format!("{e:?}")))?;
     let v: Vec<f32> = data
         .convert::<f32>()
-        .into_vec()
+        .try_into_vec()
         .map_err(|e| TrainError::Device(format!("{e:?}")))?;
     v.first()
         .map(|x| *x as f64)
@@ -391,7 +391,7 @@ pub async fn collect_rows<M: Module>(
                 .map_err(|e| TrainError::Device(format!("{e:?}")))?;
             let v: Vec<f32> = data
                 .convert::<f32>()
-                .into_vec()
+                .try_into_vec()
                 .map_err(|e| TrainError::Device(format!("{e:?}")))?;
             out.extend(v);
         }
