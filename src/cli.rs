@@ -17,7 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "replab", version, about = "A representation-learning lab on MedMNIST")]
+#[command(
+    name = "replab",
+    version,
+    about = "A representation-learning lab on MedMNIST"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -273,13 +277,21 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             }
             LabEvent::Train { phase, event } => match event {
                 TrainEvent::Step {
-                    epoch, step, steps, loss, ..
-                } => bar.set_message(format!("{phase} epoch {epoch} step {step}/{steps} loss {loss:.4}")),
+                    epoch,
+                    step,
+                    steps,
+                    loss,
+                    ..
+                } => bar.set_message(format!(
+                    "{phase} epoch {epoch} step {step}/{steps} loss {loss:.4}"
+                )),
                 TrainEvent::Epoch(s) => bar.println(format!(
                     "{chapter} {phase} epoch {}: train {:.4} dev {} ({:.1}s, {:.0} img/s)",
                     s.epoch,
                     s.train_loss,
-                    s.dev_loss.map(|d| format!("{d:.4}")).unwrap_or_else(|| "-".into()),
+                    s.dev_loss
+                        .map(|d| format!("{d:.4}"))
+                        .unwrap_or_else(|| "-".into()),
                     s.seconds,
                     s.examples_per_second
                 )),
@@ -289,13 +301,23 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             "supervised" => {
                 let mut state = lab::supervised::SupervisedState::new();
                 platform::block_on(lab::supervised::run(
-                    &mut state, &prepared, &params, &compute, &control, &mut observer,
+                    &mut state,
+                    &prepared,
+                    &params,
+                    &compute,
+                    &control,
+                    &mut observer,
                 ))?
             }
             _ => {
                 let mut state = lab::supcon::SupConState::default();
                 platform::block_on(lab::supcon::run(
-                    &mut state, &prepared, &params, &compute, &control, &mut observer,
+                    &mut state,
+                    &prepared,
+                    &params,
+                    &compute,
+                    &control,
+                    &mut observer,
                 ))?
             }
         };
@@ -303,7 +325,9 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         let r = &output.result;
         eprintln!(
             "{chapter}: dev-A acc {}, probe before {:.3} after {:.3}, fine-tune {:.3}, converged dev-B {:.3} test-B {:.3}, untrained test-B {:.3}, {:.1}s/epoch",
-            r.dev_a_accuracy.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into()),
+            r.dev_a_accuracy
+                .map(|a| format!("{a:.3}"))
+                .unwrap_or_else(|| "-".into()),
             r.probe.before,
             r.probe.after,
             r.probe.finetune_after,
@@ -333,10 +357,11 @@ mod charts {
         prepared: &Prepared,
     ) -> Result<()> {
         for (name, scene) in replab::lab::charts::chapter_scenes(output, prepared) {
-            let png = replab::plot::png::render(&scene)
-                .map_err(|e| anyhow!("rendering {name}: {e}"))?;
+            let png =
+                replab::plot::png::render(&scene).map_err(|e| anyhow!("rendering {name}: {e}"))?;
             let path = out.join(format!("{chapter}_{name}.png"));
-            std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, png)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
     }

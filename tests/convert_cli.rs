@@ -47,8 +47,13 @@ fn write_zip(path: &Path, members: &[(&str, Vec<u8>)]) {
 
 fn npy(descr: &str, shape: &[usize], data: Vec<u8>) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if shape.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let shape_text = if shape.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -66,7 +71,10 @@ fn members(n: usize) -> Vec<(String, Vec<u8>)> {
     for split in ["train", "val", "test"] {
         let images: Vec<u8> = (0..n * 784).map(|i| (i % 251) as u8).collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
-        m.push((format!("{split}_images.npy"), npy("|u1", &[n, 28, 28], images)));
+        m.push((
+            format!("{split}_images.npy"),
+            npy("|u1", &[n, 28, 28], images),
+        ));
         m.push((format!("{split}_labels.npy"), npy("|u1", &[n, 1], labels)));
     }
     m
@@ -80,13 +88,26 @@ fn tmp(name: &str) -> PathBuf {
 
 fn convert(npz: &Path, name: &str, out: &Path) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_replab"))
-        .args(["convert", npz.to_str().unwrap(), "--name", name, "--out", out.to_str().unwrap()])
+        .args([
+            "convert",
+            npz.to_str().unwrap(),
+            "--name",
+            name,
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
-fn with(mut m: Vec<(String, Vec<u8>)>, f: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) -> Vec<(String, Vec<u8>)> {
+fn with(
+    mut m: Vec<(String, Vec<u8>)>,
+    f: impl FnOnce(&mut Vec<(String, Vec<u8>)>),
+) -> Vec<(String, Vec<u8>)> {
     f(&mut m);
     m
 }
@@ -102,7 +123,11 @@ fn expect_error(case: &str, m: Vec<(String, Vec<u8>)>, name: &str, needle: &str)
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{case}: expected one line, got {err:?}");
     assert!(lines[0].starts_with("error: "), "{case}: {err}");
-    assert!(lines[0].contains(needle), "{case}: '{}' lacks '{needle}'", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "{case}: '{}' lacks '{needle}'",
+        lines[0]
+    );
 }
 
 #[test]
@@ -118,7 +143,10 @@ fn a_valid_npz_converts_and_loads_back() {
     let manifest = replab::data::Manifest::from_json(&manifest).unwrap();
     assert_eq!(manifest.class_names, vec!["malignant", "normal, benign"]);
     let out = dir.join("out");
-    let ds = replab::data::Dataset::from_blobs(manifest, |f| std::fs::read(out.join(f)).map_err(|e| e.to_string())).unwrap();
+    let ds = replab::data::Dataset::from_blobs(manifest, |f| {
+        std::fs::read(out.join(f)).map_err(|e| e.to_string())
+    })
+    .unwrap();
     assert_eq!(ds.train.len(), 6);
     assert_eq!(ds.test.labels, vec![0, 1, 0, 1, 0, 1]);
     assert_eq!(ds.train.image(1).unwrap()[0], (784 % 251) as u8);
@@ -127,7 +155,12 @@ fn a_valid_npz_converts_and_loads_back() {
 #[test]
 fn bad_inputs_give_one_clear_error_line() {
     let good = members(4);
-    expect_error("unknown-name", good.clone(), "mnist", "known MedMNIST 2-D datasets: pathmnist");
+    expect_error(
+        "unknown-name",
+        good.clone(),
+        "mnist",
+        "known MedMNIST 2-D datasets: pathmnist",
+    );
     expect_error(
         "missing-key",
         with(good.clone(), |m| m.retain(|(k, _)| k != "val_labels.npy")),
@@ -142,25 +175,33 @@ fn bad_inputs_give_one_clear_error_line() {
     );
     expect_error(
         "wrong-dtype",
-        with(good.clone(), |m| m[0].1 = npy("<f4", &[4, 28, 28], vec![0; 4 * 784 * 4])),
+        with(good.clone(), |m| {
+            m[0].1 = npy("<f4", &[4, 28, 28], vec![0; 4 * 784 * 4])
+        }),
         "breastmnist",
         "expected uint8",
     );
     expect_error(
         "wrong-shape",
-        with(good.clone(), |m| m[0].1 = npy("|u1", &[4, 32, 32], vec![0; 4 * 1024])),
+        with(good.clone(), |m| {
+            m[0].1 = npy("|u1", &[4, 32, 32], vec![0; 4 * 1024])
+        }),
         "breastmnist",
         "expected (N, 28, 28)",
     );
     expect_error(
         "wrong-channels",
-        with(good.clone(), |m| m[0].1 = npy("|u1", &[4, 28, 28, 3], vec![0; 4 * 784 * 3])),
+        with(good.clone(), |m| {
+            m[0].1 = npy("|u1", &[4, 28, 28, 3], vec![0; 4 * 784 * 3])
+        }),
         "breastmnist",
         "channel",
     );
     expect_error(
         "label-out-of-range",
-        with(good.clone(), |m| m[1].1 = npy("|u1", &[4, 1], vec![0, 1, 7, 0])),
+        with(good.clone(), |m| {
+            m[1].1 = npy("|u1", &[4, 1], vec![0, 1, 7, 0])
+        }),
         "breastmnist",
         "label 7 at index 2",
     );
@@ -173,10 +214,17 @@ fn bad_inputs_give_one_clear_error_line() {
 
     let dir = tmp("broken-files");
     let not_zip = dir.join("not.npz");
-    std::fs::write(&not_zip, b"this is not a zip archive at all, just some text").unwrap();
+    std::fs::write(
+        &not_zip,
+        b"this is not a zip archive at all, just some text",
+    )
+    .unwrap();
     let (code, err) = convert(&not_zip, "breastmnist", &dir.join("o1"));
     assert_ne!(code, 0);
-    assert!(err.starts_with("error: ") && err.contains("not a valid .npz"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("not a valid .npz"),
+        "{err}"
+    );
 
     let whole = dir.join("whole.npz");
     let refs: Vec<(&str, Vec<u8>)> = good.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
@@ -186,7 +234,10 @@ fn bad_inputs_give_one_clear_error_line() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let (code, err) = convert(&truncated, "breastmnist", &dir.join("o2"));
     assert_ne!(code, 0);
-    assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.lines().count() == 1,
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     let (code, err) = convert(&dir.join("absent.npz"), "breastmnist", &dir.join("o3"));

@@ -31,17 +31,30 @@ fn assert_close(name: &str, got: &[f32], want: &[f32]) {
 /// The model's state dict lives under `model.` in the fixture.
 fn model_map(all: &TensorMap) -> TensorMap {
     let header_names = [
-        "conv_blocks.0.block.0.weight", "conv_blocks.0.block.0.bias",
-        "conv_blocks.0.block.1.weight", "conv_blocks.0.block.1.bias",
-        "conv_blocks.0.block.1.running_mean", "conv_blocks.0.block.1.running_var",
-        "conv_blocks.1.block.0.weight", "conv_blocks.1.block.0.bias",
-        "conv_blocks.1.block.1.weight", "conv_blocks.1.block.1.bias",
-        "conv_blocks.1.block.1.running_mean", "conv_blocks.1.block.1.running_var",
-        "conv_blocks.2.block.0.weight", "conv_blocks.2.block.0.bias",
-        "conv_blocks.2.block.1.weight", "conv_blocks.2.block.1.bias",
-        "conv_blocks.2.block.1.running_mean", "conv_blocks.2.block.1.running_var",
-        "encoder_head.1.weight", "encoder_head.1.bias",
-        "bn.running_mean", "bn.running_var", "classifier.weight", "classifier.bias",
+        "conv_blocks.0.block.0.weight",
+        "conv_blocks.0.block.0.bias",
+        "conv_blocks.0.block.1.weight",
+        "conv_blocks.0.block.1.bias",
+        "conv_blocks.0.block.1.running_mean",
+        "conv_blocks.0.block.1.running_var",
+        "conv_blocks.1.block.0.weight",
+        "conv_blocks.1.block.0.bias",
+        "conv_blocks.1.block.1.weight",
+        "conv_blocks.1.block.1.bias",
+        "conv_blocks.1.block.1.running_mean",
+        "conv_blocks.1.block.1.running_var",
+        "conv_blocks.2.block.0.weight",
+        "conv_blocks.2.block.0.bias",
+        "conv_blocks.2.block.1.weight",
+        "conv_blocks.2.block.1.bias",
+        "conv_blocks.2.block.1.running_mean",
+        "conv_blocks.2.block.1.running_var",
+        "encoder_head.1.weight",
+        "encoder_head.1.bias",
+        "bn.running_mean",
+        "bn.running_var",
+        "classifier.weight",
+        "classifier.bias",
     ];
     let mut header = serde_json::Map::new();
     let mut data: Vec<u8> = Vec::new();
@@ -77,11 +90,27 @@ fn convnet_forward_matches_torch_in_eval_mode() {
         .load_torch(&model_map(&all), 3, 5, &device)
         .unwrap();
     let f = model.features(input(&all, &device));
-    assert_close("eval.flat", &values(f.flat), all.raw("eval.flat").unwrap().1);
-    assert_close("eval.encoded", &values(f.encoded), all.raw("eval.encoded").unwrap().1);
-    assert_close("eval.normalized", &values(f.normalized), all.raw("eval.normalized").unwrap().1);
+    assert_close(
+        "eval.flat",
+        &values(f.flat),
+        all.raw("eval.flat").unwrap().1,
+    );
+    assert_close(
+        "eval.encoded",
+        &values(f.encoded),
+        all.raw("eval.encoded").unwrap().1,
+    );
+    assert_close(
+        "eval.normalized",
+        &values(f.normalized),
+        all.raw("eval.normalized").unwrap().1,
+    );
     let logits = model.forward(input(&all, &device));
-    assert_close("eval.logits", &values(logits), all.raw("eval.logits").unwrap().1);
+    assert_close(
+        "eval.logits",
+        &values(logits),
+        all.raw("eval.logits").unwrap().1,
+    );
 }
 
 #[test]
@@ -93,17 +122,54 @@ fn convnet_forward_matches_torch_in_train_mode_with_running_stats() {
         .load_torch(&model_map(&all), 3, 5, &device)
         .unwrap();
     let f = model.features(input(&all, &device));
-    assert_close("train.flat", &values(f.flat), all.raw("train.flat").unwrap().1);
-    assert_close("train.encoded", &values(f.encoded), all.raw("train.encoded").unwrap().1);
-    assert_close("train.normalized", &values(f.normalized), all.raw("train.normalized").unwrap().1);
-    assert_close("train.logits", &values(f.logits), all.raw("train.logits").unwrap().1);
-    let stat = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    assert_close(
+        "train.flat",
+        &values(f.flat),
+        all.raw("train.flat").unwrap().1,
+    );
+    assert_close(
+        "train.encoded",
+        &values(f.encoded),
+        all.raw("train.encoded").unwrap().1,
+    );
+    assert_close(
+        "train.normalized",
+        &values(f.normalized),
+        all.raw("train.normalized").unwrap().1,
+    );
+    assert_close(
+        "train.logits",
+        &values(f.logits),
+        all.raw("train.logits").unwrap().1,
+    );
+    let stat = |t: Tensor<1>| {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
     let bn0 = model.encoder.block_bn(0).unwrap();
-    assert_close("block0.running_mean", &stat(bn0.running_mean.value_sync()), all.raw("train.after.block0.running_mean").unwrap().1);
-    assert_close("block0.running_var", &stat(bn0.running_var.value_sync()), all.raw("train.after.block0.running_var").unwrap().1);
+    assert_close(
+        "block0.running_mean",
+        &stat(bn0.running_mean.value_sync()),
+        all.raw("train.after.block0.running_mean").unwrap().1,
+    );
+    assert_close(
+        "block0.running_var",
+        &stat(bn0.running_var.value_sync()),
+        all.raw("train.after.block0.running_var").unwrap().1,
+    );
     let bn = model.bn.as_ref().unwrap();
-    assert_close("bn.running_mean", &stat(bn.running_mean.value_sync()), all.raw("train.after.bn.running_mean").unwrap().1);
-    assert_close("bn.running_var", &stat(bn.running_var.value_sync()), all.raw("train.after.bn.running_var").unwrap().1);
+    assert_close(
+        "bn.running_mean",
+        &stat(bn.running_mean.value_sync()),
+        all.raw("train.after.bn.running_mean").unwrap().1,
+    );
+    assert_close(
+        "bn.running_var",
+        &stat(bn.running_var.value_sync()),
+        all.raw("train.after.bn.running_var").unwrap().1,
+    );
 }
 
 #[test]
@@ -111,7 +177,12 @@ fn cross_entropy_matches_torch() {
     let all = fixture();
     let device = cpu_device();
     let logits = all.get("ce.logits", &[7, 4]).unwrap();
-    let targets: Vec<i64> = all.get("ce.targets", &[7]).unwrap().iter().map(|&t| t as i64).collect();
+    let targets: Vec<i64> = all
+        .get("ce.targets", &[7])
+        .unwrap()
+        .iter()
+        .map(|&t| t as i64)
+        .collect();
     let loss = cross_entropy(
         Tensor::from_data(TensorData::new(logits.to_vec(), [7, 4]), &device),
         Tensor::from_data(TensorData::new(targets, [7]), &device),
@@ -124,7 +195,12 @@ fn cross_entropy_matches_torch() {
 fn supcon_matches_torch_including_anchors_without_positives() {
     let all = fixture();
     let z = all.get("supcon.z", &[10, 8]).unwrap().to_vec();
-    let labels: Vec<i64> = all.get("supcon.labels", &[10]).unwrap().iter().map(|&t| t as i64).collect();
+    let labels: Vec<i64> = all
+        .get("supcon.labels", &[10])
+        .unwrap()
+        .iter()
+        .map(|&t| t as i64)
+        .collect();
     for t in [0.07, 0.5] {
         let device = cpu_device();
         let loss = supcon(
@@ -133,13 +209,25 @@ fn supcon_matches_torch_including_anchors_without_positives() {
             t,
         );
         let got: Vec<f32> = loss.into_data().convert::<f32>().try_into_vec().unwrap();
-        assert_close(&format!("supcon t={t}"), &got, all.raw(&format!("supcon.loss.t{t}")).unwrap().1);
+        assert_close(
+            &format!("supcon t={t}"),
+            &got,
+            all.raw(&format!("supcon.loss.t{t}")).unwrap().1,
+        );
     }
     // Gradients too: the masking must not leak into the backward pass.
     let device = cpu_device().autodiff();
     let zt = Tensor::<2>::from_data(TensorData::new(z, [10, 8]), &device).require_grad();
-    let loss = supcon(zt.clone(), Tensor::from_data(TensorData::new(labels, [10]), &device), 0.07);
+    let loss = supcon(
+        zt.clone(),
+        Tensor::from_data(TensorData::new(labels, [10]), &device),
+        0.07,
+    );
     let grads = loss.backward();
     let g = zt.grad(&grads).unwrap();
-    assert_close("supcon grad", &values(g), all.raw("supcon.grad.t0.07").unwrap().1);
+    assert_close(
+        "supcon grad",
+        &values(g),
+        all.raw("supcon.grad.t0.07").unwrap().1,
+    );
 }

@@ -22,7 +22,9 @@ pub enum BundleError {
     #[error("manifest.json is invalid: {0}")]
     Manifest(String),
     /// A blob's bytes do not hash to the manifest's sha256.
-    #[error("{file} failed its checksum (expected sha256 {expected}, got {actual}); the download is corrupt or truncated")]
+    #[error(
+        "{file} failed its checksum (expected sha256 {expected}, got {actual}); the download is corrupt or truncated"
+    )]
     Checksum {
         /// The blob's file name.
         file: String,
@@ -184,7 +186,10 @@ pub fn open_blob(blob: &Blob, bytes: &[u8], expected_len: usize) -> Result<Vec<u
     if out.len() != expected_len {
         return Err(BundleError::Content {
             file: blob.file.clone(),
-            why: format!("holds {} bytes, the manifest implies {expected_len}", out.len()),
+            why: format!(
+                "holds {} bytes, the manifest implies {expected_len}",
+                out.len()
+            ),
         });
     }
     Ok(out)
@@ -217,7 +222,11 @@ impl SplitData {
         let images = open_blob(&entry.images, images, entry.count * manifest.image_len())?;
         let labels = open_blob(&entry.labels, labels, entry.count)?;
         let n_classes = manifest.class_names.len();
-        if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= n_classes) {
+        if let Some((i, l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l as usize >= n_classes)
+        {
             return Err(BundleError::Content {
                 file: entry.labels.file.clone(),
                 why: format!("label {l} at index {i} is outside 0..{n_classes}"),

@@ -1,6 +1,6 @@
 //! Turning an official MedMNIST `.npz` into a replab bundle.
 
-use super::bundle::{self, Blob, Manifest, SplitEntry, Source};
+use super::bundle::{self, Blob, Manifest, Source, SplitEntry};
 use super::medmnist::{self, DatasetInfo};
 use super::npz::{NpyArray, NpzError, read_npz};
 use super::rng::NumpyRng;
@@ -16,7 +16,9 @@ pub enum ConvertError {
     #[error(transparent)]
     Npz(#[from] NpzError),
     /// A required array is absent.
-    #[error("missing key '{key}' (the split '{split}' is incomplete); an official MedMNIST npz has {{train,val,test}}_{{images,labels}}")]
+    #[error(
+        "missing key '{key}' (the split '{split}' is incomplete); an official MedMNIST npz has {{train,val,test}}_{{images,labels}}"
+    )]
     MissingKey {
         /// The absent key.
         key: String,
@@ -339,9 +341,8 @@ pub fn convert(
         source: Source {
             file: source_file.to_string(),
             md5,
-            subset: subset_text.map(|s| {
-                format!("stratified per class within each official split, seed 0: {s}")
-            }),
+            subset: subset_text
+                .map(|s| format!("stratified per class within each official split, seed 0: {s}")),
         },
         licence: medmnist::LICENCE.to_string(),
         credit: medmnist::CREDIT.to_string(),

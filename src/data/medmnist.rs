@@ -198,7 +198,11 @@ pub fn find(name: &str) -> Option<&'static DatasetInfo> {
 
 /// The known names, comma-separated, for error messages.
 pub fn known_names() -> String {
-    DATASETS.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+    DATASETS
+        .iter()
+        .map(|d| d.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The licence line every bundle carries.

@@ -119,10 +119,7 @@ struct Entry {
 fn central_directory(bytes: &[u8]) -> Result<Vec<Entry>, NpzError> {
     let short = || NpzError::NotZip("the file is truncated".into());
     if bytes.len() < 22 {
-        return Err(NpzError::NotZip(format!(
-            "only {} bytes long",
-            bytes.len()
-        )));
+        return Err(NpzError::NotZip(format!("only {} bytes long", bytes.len())));
     }
     let lowest = bytes.len().saturating_sub(22 + 65535);
     let eocd = (lowest..=bytes.len() - 22)
@@ -246,8 +243,14 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NpyArray, NpzError> {
     }
     let major = *bytes.get(6).ok_or_else(|| bad("truncated header"))?;
     let (header_len, header_start) = match major {
-        1 => (u16_at(bytes, 8).ok_or_else(|| bad("truncated header"))? as usize, 10),
-        2 | 3 => (u32_at(bytes, 8).ok_or_else(|| bad("truncated header"))? as usize, 12),
+        1 => (
+            u16_at(bytes, 8).ok_or_else(|| bad("truncated header"))? as usize,
+            10,
+        ),
+        2 | 3 => (
+            u32_at(bytes, 8).ok_or_else(|| bad("truncated header"))? as usize,
+            12,
+        ),
         v => return Err(bad(&format!("unsupported .npy version {v}"))),
     };
     let header = bytes
@@ -266,7 +269,10 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NpyArray, NpzError> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad("shape is not a tuple of integers")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| bad("shape is not a tuple of integers"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let data = bytes[header_start + header_len..].to_vec();
     Ok(NpyArray { descr, shape, data })

@@ -1,9 +1,9 @@
 //! The charts each chapter draws, as backend-free scenes: the page replays them on a
 //! canvas and the CLI renders them to PNG, so both show the same pictures.
 
+use super::Prepared;
 use super::common::{Embedding2d, TransferCurves};
 use super::supervised::ChapterOutput;
-use super::Prepared;
 use crate::data::Dataset;
 use crate::plot::charts::{
     ImageTile, ScatterLayout, Series, Size, confusion_heatmap, image_grid, line_chart, scatter,
@@ -58,10 +58,23 @@ pub fn sample_grid(ds: &Dataset, rows_per_class: &[Vec<usize>]) -> Scene {
 }
 
 /// Step losses (smoothed), and per-epoch train and dev losses.
-pub fn live_loss_chart(steps: &[[f64; 2]], train: &[[f64; 2]], dev: &[[f64; 2]], title: &str) -> Scene {
+pub fn live_loss_chart(
+    steps: &[[f64; 2]],
+    train: &[[f64; 2]],
+    dev: &[[f64; 2]],
+    title: &str,
+) -> Scene {
     let series = vec![
-        Series::new("step loss (raw)", steps.to_vec(), categorical(0).with_alpha(60)),
-        Series::new("step loss (smoothed)", smooth_ema(steps, 0.8), categorical(0)),
+        Series::new(
+            "step loss (raw)",
+            steps.to_vec(),
+            categorical(0).with_alpha(60),
+        ),
+        Series::new(
+            "step loss (smoothed)",
+            smooth_ema(steps, 0.8),
+            categorical(0),
+        ),
         Series::new("train (epoch mean)", train.to_vec(), categorical(1)),
         Series::new("dev (epoch mean)", dev.to_vec(), categorical(2)).dashed(),
     ];
@@ -72,12 +85,20 @@ pub fn live_loss_chart(steps: &[[f64; 2]], train: &[[f64; 2]], dev: &[[f64; 2]],
 pub fn history_chart(h: &History, title: &str) -> Scene {
     let mut steps = Vec::new();
     let mut k = 0usize;
-    let per_epoch = if h.epochs.is_empty() { 1 } else { h.step_loss.len() / h.epochs.len() };
+    let per_epoch = if h.epochs.is_empty() {
+        1
+    } else {
+        h.step_loss.len() / h.epochs.len()
+    };
     for l in &h.step_loss {
         k += 1;
         steps.push([k as f64 / per_epoch.max(1) as f64, *l]);
     }
-    let train: Vec<[f64; 2]> = h.epochs.iter().map(|e| [e.epoch as f64, e.train_loss]).collect();
+    let train: Vec<[f64; 2]> = h
+        .epochs
+        .iter()
+        .map(|e| [e.epoch as f64, e.train_loss])
+        .collect();
     let dev: Vec<[f64; 2]> = h
         .epochs
         .iter()
@@ -137,7 +158,15 @@ pub fn umap(e: &Embedding2d, class_names: &[String], held_out: &[u8]) -> (Scene,
 /// A small UMAP for the runs table.
 pub fn umap_thumbnail(e: &Embedding2d, class_names: &[String]) -> Scene {
     let names: Vec<String> = class_names.iter().map(|n| short(n)).collect();
-    scatter("", &e.points, &e.labels, &names, &[], Size::new(260.0, 180.0)).0
+    scatter(
+        "",
+        &e.points,
+        &e.labels,
+        &names,
+        &[],
+        Size::new(260.0, 180.0),
+    )
+    .0
 }
 
 /// Every chart of a finished chapter, named for files.
@@ -145,19 +174,34 @@ pub fn chapter_scenes(out: &ChapterOutput, prepared: &Prepared) -> Vec<(String, 
     let names = &prepared.dataset.manifest.class_names;
     let held = &prepared.split.held_out_labels;
     let mut v = vec![
-        ("loss".to_string(), history_chart(&out.history, "Loss while training (mean per example)")),
+        (
+            "loss".to_string(),
+            history_chart(&out.history, "Loss while training (mean per example)"),
+        ),
         ("transfer".to_string(), transfer_chart(&out.curves)),
         (
             "confusion_before".to_string(),
-            confusion(&out.result.probe.confusion_before, &out.names_b, "Dev B before training the head"),
+            confusion(
+                &out.result.probe.confusion_before,
+                &out.names_b,
+                "Dev B before training the head",
+            ),
         ),
         (
             "confusion_after".to_string(),
-            confusion(&out.result.probe.confusion_after, &out.names_b, "Dev B after training the head"),
+            confusion(
+                &out.result.probe.confusion_after,
+                &out.names_b,
+                "Dev B after training the head",
+            ),
         ),
         (
             "confusion_converged".to_string(),
-            confusion(&out.result.probe.confusion_converged, &out.names_b, "Test B, converged probe"),
+            confusion(
+                &out.result.probe.confusion_converged,
+                &out.names_b,
+                "Test B, converged probe",
+            ),
         ),
     ];
     for (i, e) in out.umaps.iter().enumerate() {

@@ -113,7 +113,10 @@ pub fn prepare(dataset: Arc<Dataset>, params: &LabParams) -> Result<Prepared, La
     let train_b = spread(View::new(&dataset.train, &split.train_b, held), lim);
     let dev_b = spread(View::new(&dataset.val, &split.dev_b, held), lim);
     let all_test: Vec<usize> = (0..dataset.test.len()).collect();
-    let test = spread(View::new(&dataset.test, &all_test, |l| Some(l as usize)), lim);
+    let test = spread(
+        View::new(&dataset.test, &all_test, |l| Some(l as usize)),
+        lim,
+    );
     let test_b = spread(View::new(&dataset.test, &all_test, held), lim);
     let name = |l: &u8| {
         dataset
@@ -209,7 +212,7 @@ pub async fn extract<M: Module>(
         .iter()
         .zip(rows)
         .map(|(name, v)| {
-            let d = if n == 0 { 0 } else { v.len() / n };
+            let d = v.len().checked_div(n).unwrap_or(0);
             (name.to_string(), d, v)
         })
         .collect();
@@ -301,6 +304,7 @@ pub fn head_params(model: &ConvNet, mut grads: Gradients) -> GradientsParams {
 }
 
 /// Train a transfer model on train B, reporting dev B; returns the trainer.
+#[allow(clippy::too_many_arguments)]
 pub async fn transfer_run(
     model: ConvNet,
     select: GradSelect<ConvNet>,
@@ -357,7 +361,11 @@ pub fn converged_probe(
     .map_err(|e| LabError::Analysis(format!("linear probe: {e}")))?;
     let dev_acc = report.test.first().map(|r| r.accuracy).unwrap_or(f64::NAN);
     let test_acc = report.test.get(1).map(|r| r.accuracy).unwrap_or(f64::NAN);
-    let test_pred = report.test.get(1).map(|r| r.predictions.clone()).unwrap_or_default();
+    let test_pred = report
+        .test
+        .get(1)
+        .map(|r| r.predictions.clone())
+        .unwrap_or_default();
     let cm = metrics::row_normalize(&metrics::confusion_matrix(&test_pred, test_b.1, n_classes));
     Ok((dev_acc, test_acc, cm))
 }
@@ -377,7 +385,16 @@ pub async fn encoder_features_b(
         (&ds.val, &prepared.dev_b),
         (&ds.test, &prepared.test_b),
     ] {
-        let set = extract(encoder_model, compute, split, view, control, &["encoder"], f).await?;
+        let set = extract(
+            encoder_model,
+            compute,
+            split,
+            view,
+            control,
+            &["encoder"],
+            f,
+        )
+        .await?;
         out.push(set.sets.into_iter().next().map(|s| s.2).unwrap_or_default());
     }
     let mut it = out.into_iter();
@@ -423,26 +440,79 @@ pub async fn transfer(
     };
     let mut result = ProbeResult::default();
 
-    stage(observer, "transfer: fresh head on the held-out classes", 0.0);
+    stage(
+        observer,
+        "transfer: fresh head on the held-out classes",
+        0.0,
+    );
     let head_model = fresh_head();
-    let (before, cm_before) = classify(&head_model, compute, &ds.val, &prepared.dev_b, n_b, control).await?;
+    let (before, cm_before) =
+        classify(&head_model, compute, &ds.val, &prepared.dev_b, n_b, control).await?;
     result.before = before;
     result.confusion_before = cm_before;
 
-    stage(observer, "transfer: training the head only (linear probe)", 0.1);
-    let probe_trainer = transfer_run(head_model, head_params, "probe", prepared, params, compute, control, observer).await?;
-    let (after, cm_after) = classify(&probe_trainer.model, compute, &ds.val, &prepared.dev_b, n_b, control).await?;
+    stage(
+        observer,
+        "transfer: training the head only (linear probe)",
+        0.1,
+    );
+    let probe_trainer = transfer_run(
+        head_model,
+        head_params,
+        "probe",
+        prepared,
+        params,
+        compute,
+        control,
+        observer,
+    )
+    .await?;
+    let (after, cm_after) = classify(
+        &probe_trainer.model,
+        compute,
+        &ds.val,
+        &prepared.dev_b,
+        n_b,
+        control,
+    )
+    .await?;
     result.after = after;
     result.confusion_after = cm_after;
 
     stage(observer, "transfer: fine-tuning everything", 0.4);
-    let ft_trainer = transfer_run(fresh_head(), all_params::<ConvNet>, "finetune", prepared, params, compute, control, observer).await?;
-    let (ft_acc, _) = classify(&ft_trainer.model, compute, &ds.val, &prepared.dev_b, n_b, control).await?;
+    let ft_trainer = transfer_run(
+        fresh_head(),
+        all_params::<ConvNet>,
+        "finetune",
+        prepared,
+        params,
+        compute,
+        control,
+        observer,
+    )
+    .await?;
+    let (ft_acc, _) = classify(
+        &ft_trainer.model,
+        compute,
+        &ds.val,
+        &prepared.dev_b,
+        n_b,
+        control,
+    )
+    .await?;
     result.finetune_after = ft_acc;
 
-    stage(observer, "transfer: converged probe on frozen encoder features", 0.75);
+    stage(
+        observer,
+        "transfer: converged probe on frozen encoder features",
+        0.75,
+    );
     let [tr, dv, te] = encoder_features_b(&fresh_head(), prepared, compute, control).await?;
-    let d = if prepared.train_b.is_empty() { 0 } else { tr.len() / prepared.train_b.len() };
+    let d = if prepared.train_b.is_empty() {
+        0
+    } else {
+        tr.len() / prepared.train_b.len()
+    };
     let (cdev, ctest, ccm) = converged_probe(
         (&tr, &prepared.train_b.labels),
         (&dv, &prepared.dev_b.labels),
@@ -454,7 +524,11 @@ pub async fn transfer(
     result.converged_test_b = ctest;
     result.confusion_converged = ccm;
 
-    stage(observer, "transfer: the same probe on an untrained encoder", 0.9);
+    stage(
+        observer,
+        "transfer: the same probe on an untrained encoder",
+        0.9,
+    );
     let [rtr, rdv, rte] = encoder_features_b(&untrained(), prepared, compute, control).await?;
     let (_, rtest, _) = converged_probe(
         (&rtr, &prepared.train_b.labels),

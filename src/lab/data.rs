@@ -39,10 +39,10 @@ pub fn split_report(dataset: &Dataset, cfg: &SplitConfig) -> Result<SplitReport,
 pub fn samples_per_class(dataset: &Dataset, per_class: usize) -> Vec<Vec<usize>> {
     let mut out = vec![Vec::new(); dataset.n_classes()];
     for (i, &l) in dataset.train.labels.iter().enumerate() {
-        if let Some(v) = out.get_mut(l as usize) {
-            if v.len() < per_class {
-                v.push(i);
-            }
+        if let Some(v) = out.get_mut(l as usize)
+            && v.len() < per_class
+        {
+            v.push(i);
         }
         if out.iter().all(|v| v.len() >= per_class) {
             break;

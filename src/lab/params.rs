@@ -136,12 +136,32 @@ impl LabParams {
             String::new(),
         );
         push("seed", self.seed.to_string(), d.seed.to_string());
-        push("split_seed", self.split_seed.to_string(), d.split_seed.to_string());
-        push("labeled_ratio", self.labeled_ratio.to_string(), d.labeled_ratio.to_string());
-        push("held_out_ratio", self.held_out_ratio.to_string(), d.held_out_ratio.to_string());
-        push("batch_size", self.batch_size.to_string(), d.batch_size.to_string());
+        push(
+            "split_seed",
+            self.split_seed.to_string(),
+            d.split_seed.to_string(),
+        );
+        push(
+            "labeled_ratio",
+            self.labeled_ratio.to_string(),
+            d.labeled_ratio.to_string(),
+        );
+        push(
+            "held_out_ratio",
+            self.held_out_ratio.to_string(),
+            d.held_out_ratio.to_string(),
+        );
+        push(
+            "batch_size",
+            self.batch_size.to_string(),
+            d.batch_size.to_string(),
+        );
         push("lr", self.lr.to_string(), d.lr.to_string());
-        push("temperature", self.temperature.to_string(), d.temperature.to_string());
+        push(
+            "temperature",
+            self.temperature.to_string(),
+            d.temperature.to_string(),
+        );
         parts.join("&")
     }
 }
@@ -162,8 +182,20 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        assert!(LabParams::from_query("epochs=x").unwrap_err().contains("epochs"));
-        assert!(LabParams::from_query("nope=1").unwrap_err().contains("nope"));
-        assert!(LabParams::from_query("epochs=0").unwrap_err().contains("epochs"));
+        assert!(
+            LabParams::from_query("epochs=x")
+                .unwrap_err()
+                .contains("epochs")
+        );
+        assert!(
+            LabParams::from_query("nope=1")
+                .unwrap_err()
+                .contains("nope")
+        );
+        assert!(
+            LabParams::from_query("epochs=0")
+                .unwrap_err()
+                .contains("epochs")
+        );
     }
 }

@@ -51,7 +51,9 @@ pub async fn run(
     };
     trainer.config.epochs = params.epochs;
     let t = params.temperature;
-    let loss_fn = move |m: &ContrastiveConvNet, b: &Batch| supcon(m.project(b.images.clone()), b.labels.clone(), t);
+    let loss_fn = move |m: &ContrastiveConvNet, b: &Batch| {
+        supcon(m.project(b.images.clone()), b.labels.clone(), t)
+    };
     let loss: &LossFn<ContrastiveConvNet> = &loss_fn;
     observer(LabEvent::Stage {
         name: "training the encoder with the SupCon loss",
@@ -64,7 +66,12 @@ pub async fn run(
             Some((&ds.val, &prepared.dev_a)),
             loss,
             control,
-            &mut |e| observer(LabEvent::Train { phase: "train", event: e }),
+            &mut |e| {
+                observer(LabEvent::Train {
+                    phase: "train",
+                    event: e,
+                })
+            },
         )
         .await;
     let model = trainer.model.clone();
@@ -86,7 +93,15 @@ pub async fn run(
         &|m: &ContrastiveConvNet, x| m.features(x).to_vec(),
     )
     .await?;
-    let umaps = umap_layouts(&feats, &prepared.test, params.seed, control, observer, (0.55, 0.7)).await?;
+    let umaps = umap_layouts(
+        &feats,
+        &prepared.test,
+        params.seed,
+        control,
+        observer,
+        (0.55, 0.7),
+    )
+    .await?;
 
     let n_b = prepared.names_b.len();
     let device = train_device.clone();
@@ -98,9 +113,21 @@ pub async fn run(
     let device2 = train_device.clone();
     let untrained = move || {
         device2.seed(params.seed.wrapping_add(99));
-        ContrastiveConvNetConfig::new(channels).init(&device2).reset_head(n_b, &device2)
+        ContrastiveConvNetConfig::new(channels)
+            .init(&device2)
+            .reset_head(n_b, &device2)
     };
-    let (probe, curves) = transfer(&fresh_head, &untrained, prepared, params, compute, control, observer, (0.7, 1.0)).await?;
+    let (probe, curves) = transfer(
+        &fresh_head,
+        &untrained,
+        prepared,
+        params,
+        compute,
+        control,
+        observer,
+        (0.7, 1.0),
+    )
+    .await?;
     Ok(ChapterOutput {
         result: ChapterResult {
             train_loss: history.train_loss(),

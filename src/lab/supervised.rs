@@ -108,7 +108,12 @@ pub async fn run(
             Some((&ds.val, &prepared.dev_a)),
             loss,
             control,
-            &mut |e| observer(LabEvent::Train { phase: "train", event: e }),
+            &mut |e| {
+                observer(LabEvent::Train {
+                    phase: "train",
+                    event: e,
+                })
+            },
         )
         .await;
     // Keep what was trained even when the run stops early, so a re-run continues.
@@ -140,7 +145,15 @@ pub async fn run(
         },
     )
     .await?;
-    let umaps = umap_layouts(&feats, &prepared.test, params.seed, control, observer, (0.55, 0.7)).await?;
+    let umaps = umap_layouts(
+        &feats,
+        &prepared.test,
+        params.seed,
+        control,
+        observer,
+        (0.55, 0.7),
+    )
+    .await?;
 
     let device = train_device.clone();
     let trained = model.clone();

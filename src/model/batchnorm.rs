@@ -88,7 +88,12 @@ impl BatchNorm {
         };
         if device.is_autodiff() && self.training.is_enabled() {
             let dims = input.dims();
-            let per_channel: usize = dims.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, d)| *d).product();
+            let per_channel: usize = dims
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, d)| *d)
+                .product();
             let result = batch_norm_train(input, gamma, beta, self.epsilon);
             let unbiased = if per_channel > 1 {
                 per_channel as f64 / (per_channel as f64 - 1.0)

@@ -49,7 +49,9 @@ impl ContrastiveConvNetConfig {
 impl ContrastiveConvNet {
     /// The normalised projection `[batch, latent]` the contrastive loss sees.
     pub fn project(&self, x: Tensor<4>) -> Tensor<2> {
-        let z = self.relu.forward(self.projection.forward(self.encoder.forward(x)));
+        let z = self
+            .relu
+            .forward(self.projection.forward(self.encoder.forward(x)));
         l2_normalize(self.bn.forward(z))
     }
 
@@ -57,7 +59,9 @@ impl ContrastiveConvNet {
     /// normalised projection the loss was trained on.
     pub fn features(&self, x: Tensor<4>) -> [Tensor<2>; 3] {
         let out = self.encoder.forward_all(x);
-        let z = self.relu.forward(self.projection.forward(out.encoded.clone()));
+        let z = self
+            .relu
+            .forward(self.projection.forward(out.encoded.clone()));
         [out.flat, out.encoded, l2_normalize(self.bn.forward(z))]
     }
 

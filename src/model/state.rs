@@ -49,7 +49,9 @@ impl TensorMap {
         let data = &bytes[8 + header_len..];
         let json: serde_json::Value =
             serde_json::from_slice(header).map_err(|e| fmt(&format!("header is not JSON: {e}")))?;
-        let obj = json.as_object().ok_or_else(|| fmt("header is not an object"))?;
+        let obj = json
+            .as_object()
+            .ok_or_else(|| fmt("header is not an object"))?;
         let mut tensors = HashMap::new();
         for (name, info) in obj {
             if name == "__metadata__" {
@@ -57,7 +59,9 @@ impl TensorMap {
             }
             let dtype = info.get("dtype").and_then(|d| d.as_str()).unwrap_or("");
             if dtype != "F32" {
-                return Err(fmt(&format!("tensor '{name}' has dtype {dtype}; only F32 is read here")));
+                return Err(fmt(&format!(
+                    "tensor '{name}' has dtype {dtype}; only F32 is read here"
+                )));
             }
             let shape: Vec<usize> = info
                 .get("shape")
@@ -76,11 +80,15 @@ impl TensorMap {
                 return Err(fmt(&format!("tensor '{name}' has bad offsets")));
             };
             let count = shape.iter().product::<usize>();
-            let raw = data
-                .get(begin..end)
-                .ok_or_else(|| fmt(&format!("tensor '{name}' runs past the end of the file (truncated?)")))?;
+            let raw = data.get(begin..end).ok_or_else(|| {
+                fmt(&format!(
+                    "tensor '{name}' runs past the end of the file (truncated?)"
+                ))
+            })?;
             if raw.len() != count * 4 {
-                return Err(fmt(&format!("tensor '{name}' byte length does not match its shape")));
+                return Err(fmt(&format!(
+                    "tensor '{name}' byte length does not match its shape"
+                )));
             }
             let values = raw
                 .chunks_exact(4)

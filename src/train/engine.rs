@@ -6,7 +6,7 @@
 //! Calling [`Trainer::fit`] again continues from the current weights and optimiser
 //! state, as re-running a notebook cell does.
 
-use super::batcher::{View, batch_positions, make_batch, Batch};
+use super::batcher::{Batch, View, batch_positions, make_batch};
 use crate::data::SplitData;
 use crate::data::rng::NumpyRng;
 use crate::platform::{self, Compute};
@@ -104,7 +104,9 @@ pub enum TrainError {
     #[error("cancelled")]
     Cancelled,
     /// The loss became NaN or infinite.
-    #[error("the loss became {value} at epoch {epoch}, step {step}; training stopped (try a lower learning rate)")]
+    #[error(
+        "the loss became {value} at epoch {epoch}, step {step}; training stopped (try a lower learning rate)"
+    )]
     NonFinite {
         /// 1-based epoch.
         epoch: usize,
@@ -303,9 +305,7 @@ impl<M: Module + Clone> Trainer<M> {
                         value,
                     });
                 }
-                self.model = self
-                    .optim
-                    .step(self.config.lr, self.model.clone(), grads);
+                self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
                 loss_sum += value * batch.len as f64;
                 seen += batch.len;
                 steps_done += 1;
@@ -323,9 +323,10 @@ impl<M: Module + Clone> Trainer<M> {
             }
             let seconds = (platform::now_ms() - t0) / 1000.0;
             let dev_loss = match dev {
-                Some((split, view)) if !view.is_empty() => {
-                    Some(self.evaluate_loss(compute, split, view, loss, control).await?)
-                }
+                Some((split, view)) if !view.is_empty() => Some(
+                    self.evaluate_loss(compute, split, view, loss, control)
+                        .await?,
+                ),
                 _ => None,
             };
             let stats = EpochStats {

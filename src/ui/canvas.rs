@@ -88,7 +88,13 @@ fn draw_prim(ctx: &CanvasRenderingContext2d, prim: &Prim) {
             stroke,
         } => {
             ctx.begin_path();
-            let _ = ctx.arc(*cx as f64, *cy as f64, *r as f64, 0.0, std::f64::consts::TAU);
+            let _ = ctx.arc(
+                *cx as f64,
+                *cy as f64,
+                *r as f64,
+                0.0,
+                std::f64::consts::TAU,
+            );
             ctx.set_fill_style_str(&fill.css());
             ctx.fill();
             if let Some(s) = stroke {
@@ -132,7 +138,9 @@ fn draw_prim(ctx: &CanvasRenderingContext2d, prim: &Prim) {
             if rgba.len() != (*width as usize) * (*height as usize) * 4 || *width == 0 {
                 return;
             }
-            let Ok(data) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), *width, *height) else {
+            let Ok(data) =
+                ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), *width, *height)
+            else {
                 return;
             };
             // Draw at native size on a scratch canvas, then scale with smoothing off.

@@ -5,8 +5,8 @@ use super::canvas;
 use super::state::{AppState, params_of, set_query};
 use super::text;
 use crate::lab::charts;
-use crate::lab::supervised::{ChapterOutput, SupervisedState};
 use crate::lab::supcon::SupConState;
+use crate::lab::supervised::{ChapterOutput, SupervisedState};
 use crate::lab::{self, LabEvent, LabParams};
 use crate::train::engine::Control;
 use crate::train::{RunControl, TrainEvent};
@@ -89,7 +89,13 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
     let live = RwSignal::new(Live::default());
     let initial = SESSION.with(|s| s.borrow().outputs.get(&slug.get_value()).cloned());
     let output = RwSignal::new(initial);
-    let runs = RwSignal::new(SESSION.with(|s| s.borrow().runs.get(&slug.get_value()).cloned().unwrap_or_default()));
+    let runs = RwSignal::new(SESSION.with(|s| {
+        s.borrow()
+            .runs
+            .get(&slug.get_value())
+            .cloned()
+            .unwrap_or_default()
+    }));
     let control = StoredValue::new(RunControl::default());
     let reset_after = StoredValue::new(false);
 
@@ -114,7 +120,9 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
             }
         };
         let Some(compute) = state.compute.get_untracked() else {
-            status.set("error: the compute device is still being probed; try again in a moment".into());
+            status.set(
+                "error: the compute device is still being probed; try again in a moment".into(),
+            );
             return;
         };
         let Some(ds) = state.dataset(&p.dataset) else {
@@ -149,18 +157,33 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
                 }
                 LabEvent::Train { phase, event } => {
                     if phase != "train" {
-                        if let TrainEvent::Step { epoch, step, steps, .. } = event {
-                            stage.set(format!("transfer ({phase}): epoch {epoch}, step {step}/{steps}"));
+                        if let TrainEvent::Step {
+                            epoch, step, steps, ..
+                        } = event
+                        {
+                            stage.set(format!(
+                                "transfer ({phase}): epoch {epoch}, step {step}/{steps}"
+                            ));
                         }
                         return;
                     }
                     match event {
-                        TrainEvent::Step { epoch, step, steps, loss, eta_seconds } => {
+                        TrainEvent::Step {
+                            epoch,
+                            step,
+                            steps,
+                            loss,
+                            eta_seconds,
+                        } => {
                             let x = (*epoch - 1) as f64 + *step as f64 / (*steps).max(1) as f64;
                             live.update(|l| l.steps.push([x, *loss]));
                             eta.set(*eta_seconds);
-                            stage.set(format!("training: epoch {epoch}, step {step}/{steps}, loss {loss:.4}"));
-                            progress.set(0.45 * ((x - first_epoch) / p.epochs.max(1) as f64).clamp(0.0, 1.0));
+                            stage.set(format!(
+                                "training: epoch {epoch}, step {step}/{steps}, loss {loss:.4}"
+                            ));
+                            progress.set(
+                                0.45 * ((x - first_epoch) / p.epochs.max(1) as f64).clamp(0.0, 1.0),
+                            );
                         }
                         TrainEvent::Epoch(st) => live.update(|l| {
                             l.train.push([st.epoch as f64, st.train_loss]);
@@ -173,12 +196,14 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
             };
             let result = if s == "supervised" {
                 let mut st = SESSION.with(|x| std::mem::take(&mut x.borrow_mut().supervised));
-                let r = lab::supervised::run(&mut st, &prepared, &p, &compute, &ctl, &mut observer).await;
+                let r = lab::supervised::run(&mut st, &prepared, &p, &compute, &ctl, &mut observer)
+                    .await;
                 SESSION.with(|x| x.borrow_mut().supervised = st);
                 r
             } else {
                 let mut st = SESSION.with(|x| std::mem::take(&mut x.borrow_mut().supcon));
-                let r = lab::supcon::run(&mut st, &prepared, &p, &compute, &ctl, &mut observer).await;
+                let r =
+                    lab::supcon::run(&mut st, &prepared, &p, &compute, &ctl, &mut observer).await;
                 SESSION.with(|x| x.borrow_mut().supcon = st);
                 r
             };
@@ -221,7 +246,11 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
     let cancel = move || control.with_value(|c| c.set(Control::Cancel));
     let pause = move || {
         control.with_value(|c| {
-            let next = if c.get() == Control::Pause { Control::Run } else { Control::Pause };
+            let next = if c.get() == Control::Pause {
+                Control::Run
+            } else {
+                Control::Pause
+            };
             c.set(next)
         })
     };
@@ -251,33 +280,61 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
     Effect::new(move |_| {
         let l = live.get();
         if let Some(el) = loss_ref.get() {
-            canvas::draw(&el, &charts::live_loss_chart(&l.steps, &l.train, &l.dev, "Loss while training (mean per example)"));
+            canvas::draw(
+                &el,
+                &charts::live_loss_chart(
+                    &l.steps,
+                    &l.train,
+                    &l.dev,
+                    "Loss while training (mean per example)",
+                ),
+            );
         }
     });
     let transfer_ref = NodeRef::<html::Canvas>::new();
     let cm_before_ref = NodeRef::<html::Canvas>::new();
     let cm_after_ref = NodeRef::<html::Canvas>::new();
     let cm_conv_ref = NodeRef::<html::Canvas>::new();
-    let umap_refs = [NodeRef::<html::Canvas>::new(), NodeRef::<html::Canvas>::new(), NodeRef::<html::Canvas>::new()];
+    let umap_refs = [
+        NodeRef::<html::Canvas>::new(),
+        NodeRef::<html::Canvas>::new(),
+        NodeRef::<html::Canvas>::new(),
+    ];
     let hover = RwSignal::new(String::new());
     Effect::new(move |_| {
         let Some(out) = output.get() else { return };
         let p = current();
-        let Some(ds) = state.dataset(&p.dataset) else { return };
+        let Some(ds) = state.dataset(&p.dataset) else {
+            return;
+        };
         if let Some(el) = transfer_ref.get() {
             canvas::draw(&el, &charts::transfer_chart(&out.curves));
         }
         let r = &out.result.probe;
         for (node, m, title) in [
-            (cm_before_ref, &r.confusion_before, "Dev B before training the head"),
-            (cm_after_ref, &r.confusion_after, "Dev B after training the head"),
-            (cm_conv_ref, &r.confusion_converged, "Test B, converged probe"),
+            (
+                cm_before_ref,
+                &r.confusion_before,
+                "Dev B before training the head",
+            ),
+            (
+                cm_after_ref,
+                &r.confusion_after,
+                "Dev B after training the head",
+            ),
+            (
+                cm_conv_ref,
+                &r.confusion_converged,
+                "Test B, converged probe",
+            ),
         ] {
             if let Some(el) = node.get() {
                 canvas::draw(&el, &charts::confusion(m, &out.names_b, title));
             }
         }
-        let held: Vec<u8> = lab::prepare(ds.clone(), &p).map(|pr| pr.split.held_out_labels).unwrap_or_default();
+        let held: Vec<u8> = lab::prepare(ds.clone(), &p)
+            .map(|pr| pr.split.held_out_labels)
+            .unwrap_or_default();
         for (i, node) in umap_refs.iter().enumerate() {
             if let (Some(el), Some(e)) = (node.get(), out.umaps.get(i)) {
                 canvas::draw(&el, &charts::umap(e, &ds.manifest.class_names, &held).0);
@@ -285,16 +342,25 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
         }
     });
     let on_hover = move |i: usize, ev: leptos::ev::MouseEvent| {
-        let Some(out) = output.get_untracked() else { return };
+        let Some(out) = output.get_untracked() else {
+            return;
+        };
         let Some(e) = out.umaps.get(i) else { return };
-        let Some(ds) = state.dataset(&current().dataset) else { return };
+        let Some(ds) = state.dataset(&current().dataset) else {
+            return;
+        };
         let (_, layout) = charts::umap(e, &ds.manifest.class_names, &[]);
         let (x, y) = (ev.offset_x() as f32, ev.offset_y() as f32);
         hover.set(match layout.nearest(x, y, 8.0) {
             Some(k) => {
                 let row = e.rows.get(k).copied().unwrap_or(0);
                 let label = e.labels.get(k).copied().unwrap_or(0);
-                let name = ds.manifest.class_names.get(label).cloned().unwrap_or_default();
+                let name = ds
+                    .manifest
+                    .class_names
+                    .get(label)
+                    .cloned()
+                    .unwrap_or_default();
                 format!("test image #{row}: {name}")
             }
             None => String::new(),
@@ -308,15 +374,19 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
             .map(|o| serde_json::to_string_pretty(&o.result).unwrap_or_default())
             .unwrap_or_default()
     };
-    let num_input = move |label: &'static str, key: &'static str, step: &'static str, value: Box<dyn Fn(&LabParams) -> String + Send + Sync>| {
-        view! {
-            <label>{label}" "
-                <input type="number" step=step data-testid=format!("param-{key}")
-                    prop:value=move || value(&current())
-                    on:change=move |ev| update(key, event_target_value(&ev))/>
-            </label>
-        }
-    };
+    let num_input =
+        move |label: &'static str,
+              key: &'static str,
+              step: &'static str,
+              value: Box<dyn Fn(&LabParams) -> String + Send + Sync>| {
+            view! {
+                <label>{label}" "
+                    <input type="number" step=step data-testid=format!("param-{key}")
+                        prop:value=move || value(&current())
+                        on:change=move |ev| update(key, event_target_value(&ev))/>
+                </label>
+            }
+        };
 
     view! {
         <section class="chapter">

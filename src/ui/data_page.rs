@@ -120,7 +120,7 @@ pub fn DataPage() -> impl IntoView {
                 Ok(r) => {
                     let names = |ls: &[u8]| ls.iter().map(|l| ds.manifest.class_names.get(*l as usize).cloned().unwrap_or_default()).collect::<Vec<_>>().join(", ");
                     let json = serde_json::to_string(&r).unwrap_or_default();
-                    let s = r.sizes.clone();
+                    let s = r.sizes;
                     view! {
                         <p>"Held out (the transfer task): " <strong data-testid="held-out">{names(&r.held_out_labels)}</strong></p>
                         <p>"Kept (the pretraining task): " <strong>{names(&r.kept_labels)}</strong></p>
@@ -141,4 +141,3 @@ pub fn DataPage() -> impl IntoView {
         </section>
     }
 }
-

@@ -33,9 +33,9 @@ pub fn App() -> impl IntoView {
         // Auto: WebGPU when the browser offers an adapter, the CPU otherwise.
         match platform::select_compute(BackendPref::Auto).await {
             Ok(c) => state.compute.set(Some(c)),
-            Err(e) => state
-                .compute
-                .set(Some(platform::Compute::cpu(format!("device selection failed: {e}")))),
+            Err(e) => state.compute.set(Some(platform::Compute::cpu(format!(
+                "device selection failed: {e}"
+            )))),
         }
     });
     view! {

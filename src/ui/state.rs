@@ -47,10 +47,10 @@ pub fn set_query(slug: &str, query: &str) {
     } else {
         format!("#/{slug}?{query}")
     };
-    if let Some(w) = web_sys::window() {
-        if let Ok(h) = w.history() {
-            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
-        }
+    if let Some(w) = web_sys::window()
+        && let Ok(h) = w.history()
+    {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     }
 }
 
@@ -79,9 +79,12 @@ pub struct AppState {
 impl AppState {
     /// Fetch, verify and decode a bundle unless it is loaded or loading already.
     pub fn ensure_dataset(&self, name: &str) {
-        let known = self
-            .datasets
-            .with_untracked(|d| matches!(d.get(name), Some(DataState::Ready(_) | DataState::Loading(_))));
+        let known = self.datasets.with_untracked(|d| {
+            matches!(
+                d.get(name),
+                Some(DataState::Ready(_) | DataState::Loading(_))
+            )
+        });
         if known {
             return;
         }
@@ -116,12 +119,13 @@ impl AppState {
         let this = *self;
         leptos::task::spawn_local(async move {
             let base = format!("data/{name}/");
-            if let Ok(bytes) = platform::fetch_bytes(&format!("{base}manifest.json"), |_, _| {}).await {
-                if let Ok(m) = Manifest::from_json(&bytes) {
-                    for entry in [&m.train, &m.val, &m.test] {
-                        platform::cache_delete(&format!("{base}{}", entry.images.file)).await;
-                        platform::cache_delete(&format!("{base}{}", entry.labels.file)).await;
-                    }
+            if let Ok(bytes) =
+                platform::fetch_bytes(&format!("{base}manifest.json"), |_, _| {}).await
+                && let Ok(m) = Manifest::from_json(&bytes)
+            {
+                for entry in [&m.train, &m.val, &m.test] {
+                    platform::cache_delete(&format!("{base}{}", entry.images.file)).await;
+                    platform::cache_delete(&format!("{base}{}", entry.labels.file)).await;
                 }
             }
             platform::cache_delete(&format!("{base}manifest.json")).await;
