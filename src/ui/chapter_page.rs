@@ -76,9 +76,10 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
     let state = expect_context::<AppState>();
     let slug = StoredValue::new(slug);
     let params = Memo::new(move |_| params_of(&state.route.get()));
-    let current = move || params.get().unwrap_or_default();
+    // `try_get`: effects can still be queued when a route change disposes this page.
+    let current = move || params.try_get().and_then(Result::ok).unwrap_or_default();
     Effect::new(move |_| {
-        if let Ok(p) = params.get() {
+        if let Some(Ok(p)) = params.try_get() {
             state.ensure_dataset(&p.dataset);
         }
     });
@@ -234,8 +235,8 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
                 }
                 Err(e) => status.set(format!("error: {e}")),
             }
-            if reset_after.get_value() {
-                reset_after.set_value(false);
+            if reset_after.try_get_value().unwrap_or(false) {
+                reset_after.try_set_value(false);
                 reset_session(&s);
                 live.set(Live::default());
                 output.set(None);
@@ -278,8 +279,8 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
     // Charts.
     let loss_ref = NodeRef::<html::Canvas>::new();
     Effect::new(move |_| {
-        let l = live.get();
-        if let Some(el) = loss_ref.get() {
+        let Some(l) = live.try_get() else { return };
+        if let Some(el) = loss_ref.try_get().flatten() {
             canvas::draw(
                 &el,
                 &charts::live_loss_chart(
@@ -302,12 +303,14 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
     ];
     let hover = RwSignal::new(String::new());
     Effect::new(move |_| {
-        let Some(out) = output.get() else { return };
+        let Some(Some(out)) = output.try_get() else {
+            return;
+        };
         let p = current();
         let Some(ds) = state.dataset(&p.dataset) else {
             return;
         };
-        if let Some(el) = transfer_ref.get() {
+        if let Some(el) = transfer_ref.try_get().flatten() {
             canvas::draw(&el, &charts::transfer_chart(&out.curves));
         }
         let r = &out.result.probe;
@@ -328,7 +331,7 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
                 "Test B, converged probe",
             ),
         ] {
-            if let Some(el) = node.get() {
+            if let Some(el) = node.try_get().flatten() {
                 canvas::draw(&el, &charts::confusion(m, &out.names_b, title));
             }
         }
@@ -336,7 +339,7 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
             .map(|pr| pr.split.held_out_labels)
             .unwrap_or_default();
         for (i, node) in umap_refs.iter().enumerate() {
-            if let (Some(el), Some(e)) = (node.get(), out.umaps.get(i)) {
+            if let (Some(el), Some(e)) = (node.try_get().flatten(), out.umaps.get(i)) {
                 canvas::draw(&el, &charts::umap(e, &ds.manifest.class_names, &held).0);
             }
         }
@@ -481,7 +484,9 @@ fn RunsTable(runs: RwSignal<Vec<RunSummary>>) -> impl IntoView {
                 let emb = r.umap.clone();
                 let query = r.query.clone();
                 Effect::new(move |_| {
-                    let (Some(el), Some(e)) = (thumb.get(), emb.as_ref()) else { return };
+                    let (Some(el), Some(e)) = (thumb.try_get().flatten(), emb.as_ref()) else {
+                        return;
+                    };
                     let p = LabParams::from_query(&query).unwrap_or_default();
                     if let Some(ds) = state.dataset(&p.dataset) {
                         canvas::draw(&el, &charts::umap_thumbnail(e, &ds.manifest.class_names));

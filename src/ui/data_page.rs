@@ -14,9 +14,10 @@ use leptos::prelude::*;
 pub fn DataPage() -> impl IntoView {
     let state = expect_context::<AppState>();
     let params = Memo::new(move |_| params_of(&state.route.get()));
-    let current = move || params.get().unwrap_or_default();
+    // `try_get`: effects can still be queued when a route change disposes this page.
+    let current = move || params.try_get().and_then(Result::ok).unwrap_or_default();
     Effect::new(move |_| {
-        if let Ok(p) = params.get() {
+        if let Some(Ok(p)) = params.try_get() {
             state.ensure_dataset(&p.dataset);
         }
     });
@@ -33,7 +34,9 @@ pub fn DataPage() -> impl IntoView {
         let Some(ds) = state.dataset(&p.dataset) else {
             return;
         };
-        let Some(el) = canvas_ref.get() else { return };
+        let Some(el) = canvas_ref.try_get().flatten() else {
+            return;
+        };
         let rows = samples_per_class(&ds, 5);
         let scene = crate::lab::charts::sample_grid(&ds, &rows);
         canvas::draw(&el, &scene);

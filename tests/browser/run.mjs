@@ -28,7 +28,9 @@ function serve() {
 }
 
 let failures = 0;
+let currentTest = '';
 async function test(name, fn) {
+  currentTest = name;
   const t0 = Date.now();
   try {
     await fn();
@@ -67,10 +69,10 @@ async function runMode(base, mode) {
   const browser = await chromium.launchPersistentContext(userDir, { executablePath: '/usr/lib/chromium/chromium', args, headless: true });
   const page = browser.pages()[0] || await browser.newPage();
   const errors = [];
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('pageerror', (e) => errors.push(`[${currentTest}] pageerror: ${e.message}`));
   page.on('console', (m) => {
     const t = m.text();
-    if (m.type() === 'error' || /panicked/.test(t)) errors.push(`console.${m.type()}: ${t}`);
+    if (m.type() === 'error' || /panicked/.test(t)) errors.push(`[${currentTest}] console.${m.type()}: ${t.split('\n')[0]}`);
   });
   console.log(`mode ${mode}`);
 
