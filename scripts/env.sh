@@ -3,5 +3,7 @@
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/replab-target}"
 mkdir -p "$CARGO_TARGET_DIR"
 export TRUNK_OFFLINE=true
-export TRUNK_TOOLS_WASM_OPT="${TRUNK_TOOLS_WASM_OPT:-version_$(wasm-opt --version 2>/dev/null | grep -o '[0-9]\+' | head -1)}"
-export PATH="$HOME/.cargo/bin:$PATH"
+# wasm-opt comes from npm's binaryen 132: Debian's binaryen 108 breaks the module's
+# externref table (WebAssembly.Table.set fails at start-up).
+export PATH="$PWD/tests/browser/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export TRUNK_TOOLS_WASM_OPT=version_132

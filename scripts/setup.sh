@@ -10,7 +10,6 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, "
 need_apt=()
 [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 [ -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || need_apt+=(mesa-vulkan-drivers)
-command -v wasm-opt >/dev/null || need_apt+=(binaryen)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -29,8 +28,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   echo "setup: cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-  echo "setup: npm ci (playwright-core, no browser download)"
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/binaryen ]; then
+  # playwright-core drives Debian's chromium (no browser download); binaryen provides wasm-opt.
+  echo "setup: npm ci (playwright-core, binaryen)"
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
 echo "setup: ok"

@@ -285,16 +285,19 @@ fn cmd_run(args: RunArgs) -> Result<()> {
                 } => bar.set_message(format!(
                     "{phase} epoch {epoch} step {step}/{steps} loss {loss:.4}"
                 )),
-                TrainEvent::Epoch(s) => bar.println(format!(
-                    "{chapter} {phase} epoch {}: train {:.4} dev {} ({:.1}s, {:.0} img/s)",
-                    s.epoch,
-                    s.train_loss,
-                    s.dev_loss
-                        .map(|d| format!("{d:.4}"))
-                        .unwrap_or_else(|| "-".into()),
-                    s.seconds,
-                    s.examples_per_second
-                )),
+                // `suspend` prints even when the bar is hidden (output is not a terminal).
+                TrainEvent::Epoch(s) => bar.suspend(|| {
+                    eprintln!(
+                        "{chapter} {phase} epoch {}: train {:.4} dev {} ({:.1}s, {:.0} img/s)",
+                        s.epoch,
+                        s.train_loss,
+                        s.dev_loss
+                            .map(|d| format!("{d:.4}"))
+                            .unwrap_or_else(|| "-".into()),
+                        s.seconds,
+                        s.examples_per_second
+                    )
+                }),
             },
         };
         let output: ChapterOutput = match chapter.as_str() {

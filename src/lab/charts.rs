@@ -57,6 +57,17 @@ pub fn sample_grid(ds: &Dataset, rows_per_class: &[Vec<usize>]) -> Scene {
     image_grid(&tiles, n_classes.max(1), 64.0, &titles)
 }
 
+/// One test image, enlarged, for the UMAP hover.
+pub fn thumbnail(ds: &Dataset, test_row: usize) -> Scene {
+    let tile = ImageTile {
+        rgba: ds.test.rgba(test_row).unwrap_or_default(),
+        width: ds.test.size as u32,
+        height: ds.test.size as u32,
+        caption: None,
+    };
+    image_grid(&[tile], 1, 84.0, &[])
+}
+
 /// Step losses (smoothed), and per-epoch train and dev losses.
 pub fn live_loss_chart(
     steps: &[[f64; 2]],

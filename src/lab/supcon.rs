@@ -6,7 +6,7 @@
 
 use super::common::{LabError, LabEvent, Prepared, extract, transfer, umap_layouts};
 use super::params::LabParams;
-use super::supervised::{ChapterOutput, ChapterResult};
+use super::supervised::ChapterOutput;
 use crate::model::contrastive::{ContrastiveConvNet, ContrastiveConvNetConfig};
 use crate::platform::Compute;
 use crate::train::engine::{LossFn, all_params};
@@ -128,18 +128,7 @@ pub async fn run(
         (0.7, 1.0),
     )
     .await?;
-    Ok(ChapterOutput {
-        result: ChapterResult {
-            train_loss: history.train_loss(),
-            dev_loss: history.dev_loss(),
-            seconds_per_epoch: history.seconds_per_epoch(),
-            dev_a_accuracy: None,
-            probe,
-            epochs_trained: history.epochs.len(),
-        },
-        history,
-        umaps,
-        curves,
-        names_b: prepared.names_b.clone(),
-    })
+    Ok(ChapterOutput::new(
+        history, None, probe, umaps, curves, prepared,
+    ))
 }

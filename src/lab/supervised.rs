@@ -47,6 +47,33 @@ pub struct ChapterOutput {
     pub names_b: Vec<String>,
 }
 
+impl ChapterOutput {
+    /// Assemble a training chapter's output from its parts.
+    pub fn new(
+        history: History,
+        dev_a_accuracy: Option<f64>,
+        probe: ProbeResult,
+        umaps: Vec<Embedding2d>,
+        curves: TransferCurves,
+        prepared: &Prepared,
+    ) -> Self {
+        Self {
+            result: ChapterResult {
+                train_loss: history.train_loss(),
+                dev_loss: history.dev_loss(),
+                seconds_per_epoch: history.seconds_per_epoch(),
+                dev_a_accuracy,
+                probe,
+                epochs_trained: history.epochs.len(),
+            },
+            history,
+            umaps,
+            curves,
+            names_b: prepared.names_b.clone(),
+        }
+    }
+}
+
 /// The model and optimiser state kept between runs in a session.
 pub struct SupervisedState {
     /// The trainer, if a run has started.
@@ -178,18 +205,12 @@ pub async fn run(
     )
     .await?;
 
-    Ok(ChapterOutput {
-        result: ChapterResult {
-            train_loss: history.train_loss(),
-            dev_loss: history.dev_loss(),
-            seconds_per_epoch: history.seconds_per_epoch(),
-            dev_a_accuracy: Some(dev_acc),
-            probe,
-            epochs_trained: history.epochs.len(),
-        },
+    Ok(ChapterOutput::new(
         history,
+        Some(dev_acc),
+        probe,
         umaps,
         curves,
-        names_b: prepared.names_b.clone(),
-    })
+        prepared,
+    ))
 }

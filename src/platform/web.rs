@@ -139,14 +139,12 @@ pub async fn fetch_bytes(
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, String> {
     let cache = open_cache().await;
-    if let Some(cache) = &cache {
-        if let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await {
-            if let Ok(resp) = hit.dyn_into::<web_sys::Response>() {
-                if let Ok(bytes) = read_body(&resp, url, &mut progress).await {
-                    return Ok(bytes);
-                }
-            }
-        }
+    if let Some(cache) = &cache
+        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
+        && let Ok(resp) = hit.dyn_into::<web_sys::Response>()
+        && let Ok(bytes) = read_body(&resp, url, &mut progress).await
+    {
+        return Ok(bytes);
     }
     let window = web_sys::window().ok_or("no window")?;
     let resp = JsFuture::from(window.fetch_with_str(url))

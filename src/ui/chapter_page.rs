@@ -302,6 +302,19 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
         NodeRef::<html::Canvas>::new(),
     ];
     let hover = RwSignal::new(String::new());
+    // The hovered test image: (row in the test split).
+    let hover_row = RwSignal::new(None::<usize>);
+    let hover_ref = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let (Some(Some(row)), Some(el)) = (hover_row.try_get(), hover_ref.try_get().flatten())
+        else {
+            return;
+        };
+        let Some(ds) = state.dataset(&current().dataset) else {
+            return;
+        };
+        canvas::draw(&el, &charts::thumbnail(&ds, row));
+    });
     Effect::new(move |_| {
         let Some(Some(out)) = output.try_get() else {
             return;
@@ -354,7 +367,9 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
         };
         let (_, layout) = charts::umap(e, &ds.manifest.class_names, &[]);
         let (x, y) = (ev.offset_x() as f32, ev.offset_y() as f32);
-        hover.set(match layout.nearest(x, y, 8.0) {
+        let picked = layout.nearest(x, y, 8.0);
+        hover_row.set(picked.and_then(|k| e.rows.get(k).copied()));
+        hover.set(match picked {
             Some(k) => {
                 let row = e.rows.get(k).copied().unwrap_or(0);
                 let label = e.labels.get(k).copied().unwrap_or(0);
@@ -427,7 +442,10 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
                         on:mousemove=move |ev| on_hover(i, ev)></canvas>
                 }).collect_view()}
             </div>
-            <p class="hover" data-testid="hover">{move || hover.get()}</p>
+            <div class="hover">
+                <canvas node_ref=hover_ref data-testid="hover-image" width="10" height="10"></canvas>
+                <span data-testid="hover">{move || hover.get()}</span>
+            </div>
             <div class="prose" inner_html=text::TRANSFER></div>
             <div class="cms">
                 <canvas node_ref=cm_before_ref data-testid="confusion-before" width="10" height="10"></canvas>

@@ -120,6 +120,17 @@ async function runMode(base, mode) {
       const c = await canvasColours(page, id);
       assert(c > 8, `${id} looks blank (${c} colours)`);
     }
+    // Hovering a UMAP point names the image and shows it.
+    const box = await page.locator('[data-testid="umap-1"]').boundingBox();
+    let found = '';
+    for (let gy = 0.2; gy < 0.9 && !found; gy += 0.03) {
+      for (let gx = 0.1; gx < 0.8 && !found; gx += 0.03) {
+        await page.mouse.move(box.x + box.width * gx, box.y + box.height * gy);
+        found = (await text(page, 'hover')).trim();
+      }
+    }
+    assert(/test image #\d+: /.test(found), `hover text '${found}'`);
+    assert(await canvasColours(page, 'hover-image') > 8, 'hover image not drawn');
   });
 
   await test(`${mode}: cancel mid-run stops training and leaves the page usable`, async () => {
