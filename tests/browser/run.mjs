@@ -121,6 +121,7 @@ async function runMode(base, mode) {
       assert(c > 8, `${id} looks blank (${c} colours)`);
     }
     // Hovering a UMAP point names the image and shows it.
+    await page.locator('[data-testid="umap-1"]').scrollIntoViewIfNeeded();
     const box = await page.locator('[data-testid="umap-1"]').boundingBox();
     let found = '';
     for (let gy = 0.2; gy < 0.9 && !found; gy += 0.03) {
