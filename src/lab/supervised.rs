@@ -45,6 +45,8 @@ pub struct ChapterOutput {
     pub curves: TransferCurves,
     /// Held-out class names in remapped order.
     pub names_b: Vec<String>,
+    /// Held-out original labels, for marking them in plots.
+    pub held_out_labels: Vec<u8>,
 }
 
 impl ChapterOutput {
@@ -70,6 +72,7 @@ impl ChapterOutput {
             umaps,
             curves,
             names_b: prepared.names_b.clone(),
+            held_out_labels: prepared.split.held_out_labels.clone(),
         }
     }
 }

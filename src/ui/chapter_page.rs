@@ -302,6 +302,7 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
         NodeRef::<html::Canvas>::new(),
     ];
     let hover = RwSignal::new(String::new());
+    let umap_layouts = StoredValue::new(Vec::<crate::plot::charts::ScatterLayout>::new());
     // The hovered test image: (row in the test split).
     let hover_row = RwSignal::new(None::<usize>);
     let hover_ref = NodeRef::<html::Canvas>::new();
@@ -348,31 +349,38 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
                 canvas::draw(&el, &charts::confusion(m, &out.names_b, title));
             }
         }
-        let held: Vec<u8> = lab::prepare(ds.clone(), &p)
-            .map(|pr| pr.split.held_out_labels)
-            .unwrap_or_default();
+        // Keep the layouts so hovering looks points up without rebuilding the scenes.
+        let mut layouts = Vec::new();
         for (i, node) in umap_refs.iter().enumerate() {
             if let (Some(el), Some(e)) = (node.try_get().flatten(), out.umaps.get(i)) {
-                canvas::draw(&el, &charts::umap(e, &ds.manifest.class_names, &held).0);
+                let (scene, layout) =
+                    charts::umap(e, &ds.manifest.class_names, &out.held_out_labels);
+                canvas::draw(&el, &scene);
+                layouts.push(layout);
             }
         }
+        umap_layouts.try_set_value(layouts);
     });
     let on_hover = move |i: usize, ev: leptos::ev::MouseEvent| {
-        let Some(out) = output.get_untracked() else {
+        let (x, y) = (ev.offset_x() as f32, ev.offset_y() as f32);
+        let Some(picked) = umap_layouts.try_with_value(|l| l.get(i).map(|l| l.nearest(x, y, 8.0)))
+        else {
             return;
         };
-        let Some(e) = out.umaps.get(i) else { return };
         let Some(ds) = state.dataset(&current().dataset) else {
             return;
         };
-        let (_, layout) = charts::umap(e, &ds.manifest.class_names, &[]);
-        let (x, y) = (ev.offset_x() as f32, ev.offset_y() as f32);
-        let picked = layout.nearest(x, y, 8.0);
-        hover_row.set(picked.and_then(|k| e.rows.get(k).copied()));
-        hover.set(match picked {
-            Some(k) => {
-                let row = e.rows.get(k).copied().unwrap_or(0);
-                let label = e.labels.get(k).copied().unwrap_or(0);
+        let picked = picked.flatten();
+        let Some(hit) = output.try_with_untracked(|o| {
+            let e = o.as_ref()?.umaps.get(i)?;
+            let k = picked?;
+            Some((*e.rows.get(k)?, *e.labels.get(k)?))
+        }) else {
+            return;
+        };
+        hover_row.set(hit.map(|(row, _)| row));
+        hover.set(match hit {
+            Some((row, label)) => {
                 let name = ds
                     .manifest
                     .class_names
