@@ -20,6 +20,7 @@ trunk build --release
 ls -l dist/*.wasm
 step "browser tests (WebGPU via SwiftShader, and the CPU fallback)"
 cargo run --quiet -- splits --dataset bloodmnist --json > target-splits.json
-REPLAB_EXPECTED_SPLITS=target-splits.json node tests/browser/run.mjs dist
-rm -f target-splits.json
+cargo run --quiet -- convert-clip tests/fixtures/clip/openclip_tiny.safetensors --out target-clip-tiny.safetensors > /dev/null
+REPLAB_EXPECTED_SPLITS=target-splits.json REPLAB_CLIP_FIXTURE=target-clip-tiny.safetensors node tests/browser/run.mjs dist
+rm -f target-splits.json target-clip-tiny.safetensors
 echo; echo "all tests passed"

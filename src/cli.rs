@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod clip;
+
 #[derive(Parser)]
 #[command(
     name = "replab",
@@ -60,8 +62,53 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run chapters (supervised, supcon) and write results.json and charts.
+    /// Run chapters (supervised, supcon, clip) and write results.json and charts.
     Run(RunArgs),
+    /// Convert a CLIP checkpoint (open_clip, timm or Hugging Face layout, safetensors)
+    /// into replab's int8 vision-tower file.
+    ConvertClip {
+        /// The source .safetensors.
+        src: PathBuf,
+        /// The converted file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep every tensor in f32.
+        #[arg(long)]
+        no_quantize: bool,
+        /// Attention heads (default: width / 64, as in open_clip).
+        #[arg(long)]
+        heads: Option<usize>,
+        /// The checkpoint uses exact GELU rather than OpenAI's QuickGELU.
+        #[arg(long)]
+        gelu: bool,
+    },
+    /// Embed PNG images with converted CLIP weights: one JSON array per image.
+    ClipEmbed {
+        /// The converted weights.
+        #[arg(long)]
+        weights: PathBuf,
+        /// PNG files (grayscale or RGB, any size).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// auto, wgpu or cpu.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+    },
+    /// Time the CLIP image encoder (random ViT-B/32 weights unless --weights).
+    ClipBench {
+        /// auto, wgpu or cpu.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Images per batch.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Timed batches after one warm-up.
+        #[arg(long, default_value_t = 5)]
+        iters: usize,
+        /// Converted weights to time instead of a random tower.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -114,6 +161,12 @@ struct RunArgs {
     /// Output directory.
     #[arg(long, default_value = "out")]
     out: PathBuf,
+    /// Converted CLIP weights, for the clip chapter.
+    #[arg(long)]
+    clip_weights: Option<PathBuf>,
+    /// Images per split the clip chapter embeds (default: 60 on the CPU, 400 on a GPU).
+    #[arg(long)]
+    clip_sample: Option<usize>,
 }
 
 /// Entry point; returns the process exit code.
@@ -160,6 +213,24 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => cmd_run(args),
+        Command::ConvertClip {
+            src,
+            out,
+            no_quantize,
+            heads,
+            gelu,
+        } => clip::cmd_convert(&src, &out, no_quantize, heads, gelu),
+        Command::ClipEmbed {
+            weights,
+            images,
+            backend,
+        } => clip::cmd_embed(&weights, &images, &backend),
+        Command::ClipBench {
+            backend,
+            batch,
+            iters,
+            weights,
+        } => clip::cmd_bench(&backend, batch, iters, weights.as_deref()),
     }
 }
 
@@ -219,12 +290,19 @@ struct Results {
     held_out_labels: Vec<u8>,
     params: LabParams,
     chapters: BTreeMap<String, ChapterResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clip: Option<lab::clip::ClipResult>,
 }
 
 fn cmd_run(args: RunArgs) -> Result<()> {
     for c in &args.chapters {
-        if !matches!(c.as_str(), "supervised" | "supcon") {
-            bail!("unknown or unbuilt chapter '{c}'; runnable chapters: supervised, supcon");
+        if !matches!(c.as_str(), "supervised" | "supcon" | "clip") {
+            bail!("unknown or unbuilt chapter '{c}'; runnable chapters: supervised, supcon, clip");
+        }
+        if c == "clip" && args.clip_weights.is_none() {
+            bail!(
+                "the clip chapter needs --clip-weights FILE (make one with `replab convert-clip`)"
+            );
         }
     }
     let params = LabParams {
@@ -262,6 +340,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         held_out_labels: prepared.split.held_out_labels.clone(),
         params: params.clone(),
         chapters: BTreeMap::new(),
+        clip: None,
     };
     for chapter in &args.chapters {
         let bar = ProgressBar::new(1000);
@@ -300,6 +379,44 @@ fn cmd_run(args: RunArgs) -> Result<()> {
                 }),
             },
         };
+        if chapter == "clip" {
+            let path = args.clip_weights.as_deref().unwrap_or(Path::new(""));
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let model =
+                platform::block_on(lab::clip::load(&bytes, &compute, &control, &mut observer))
+                    .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let sample = args
+                .clip_sample
+                .unwrap_or_else(|| lab::clip::default_sample(compute.kind));
+            let out = platform::block_on(lab::clip::run(
+                &model,
+                &prepared,
+                &params,
+                sample,
+                &compute,
+                &control,
+                &mut observer,
+            ))?;
+            bar.finish_and_clear();
+            let r = &out.result;
+            eprintln!(
+                "clip: {} images at {:.1}/s; notebook head before {:.3} after {:.3}; converged dev-B {:.3} test-B {:.3}",
+                r.images.iter().sum::<usize>(),
+                r.images_per_second,
+                r.before,
+                r.after,
+                r.converged_dev_b,
+                r.converged_test_b
+            );
+            charts::write_scenes(
+                &args.out,
+                "clip",
+                lab::charts::clip_scenes(&out, &prepared.dataset.manifest.class_names),
+            )?;
+            results.clip = Some(out.result);
+            continue;
+        }
         let output: ChapterOutput = match chapter.as_str() {
             "supervised" => {
                 let mut state = lab::supervised::SupervisedState::new();
@@ -359,7 +476,19 @@ mod charts {
         output: &ChapterOutput,
         prepared: &Prepared,
     ) -> Result<()> {
-        for (name, scene) in replab::lab::charts::chapter_scenes(output, prepared) {
+        write_scenes(
+            out,
+            chapter,
+            replab::lab::charts::chapter_scenes(output, prepared),
+        )
+    }
+
+    pub fn write_scenes(
+        out: &Path,
+        chapter: &str,
+        scenes: Vec<(String, replab::plot::Scene)>,
+    ) -> Result<()> {
+        for (name, scene) in scenes {
             let png =
                 replab::plot::png::render(&scene).map_err(|e| anyhow!("rendering {name}: {e}"))?;
             let path = out.join(format!("{chapter}_{name}.png"));

@@ -2,6 +2,7 @@
 //! canvas and the CLI renders them to PNG, so both show the same pictures.
 
 use super::Prepared;
+use super::clip::ClipOutput;
 use super::common::{Embedding2d, TransferCurves};
 use super::supervised::ChapterOutput;
 use crate::data::Dataset;
@@ -219,4 +220,43 @@ pub fn chapter_scenes(out: &ChapterOutput, prepared: &Prepared) -> Vec<(String, 
         v.push((format!("umap_{i}"), umap(e, names, held).0));
     }
     v
+}
+
+/// Every chart of the CLIP chapter, named as the CLI writes them.
+pub fn clip_scenes(out: &ClipOutput, class_names: &[String]) -> Vec<(String, Scene)> {
+    let r = &out.result;
+    vec![
+        (
+            "loss".to_string(),
+            history_chart(&out.history, "The notebook's head on CLIP features"),
+        ),
+        (
+            "confusion_before".to_string(),
+            confusion(
+                &r.confusion_before,
+                &out.names_b,
+                "Dev B before training the head",
+            ),
+        ),
+        (
+            "confusion_after".to_string(),
+            confusion(
+                &r.confusion_after,
+                &out.names_b,
+                "Dev B after training the head",
+            ),
+        ),
+        (
+            "confusion_converged".to_string(),
+            confusion(
+                &r.confusion_converged,
+                &out.names_b,
+                "Test B, converged probe",
+            ),
+        ),
+        (
+            "umap".to_string(),
+            umap(&out.umap, class_names, &out.held_out_labels).0,
+        ),
+    ]
 }

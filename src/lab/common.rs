@@ -28,6 +28,9 @@ pub enum LabError {
     /// An analysis step rejected its input.
     #[error("{0}")]
     Analysis(String),
+    /// A weights file could not be used.
+    #[error("{0}")]
+    Weights(String),
 }
 
 impl LabError {

@@ -1,6 +1,8 @@
 //! Models as burn modules: each is a `Config` plus a `Module`, with shape comments.
 
 pub mod batchnorm;
+pub mod clip;
 pub mod contrastive;
 pub mod convnet;
+pub mod safetensors;
 pub mod state;

@@ -212,16 +212,20 @@ pub struct Trainer<M: Module + Clone> {
     rng: NumpyRng,
 }
 
-/// Read a scalar asynchronously.
-pub async fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
+/// Read a tensor's values back asynchronously, as f32 in row-major order.
+pub async fn read_floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
     let data = t
         .into_data_async()
         .await
         .map_err(|e| TrainError::Device(format!("{e:?}")))?;
-    let v: Vec<f32> = data
-        .convert::<f32>()
+    data.convert::<f32>()
         .try_into_vec()
-        .map_err(|e| TrainError::Device(format!("{e:?}")))?;
+        .map_err(|e| TrainError::Device(format!("{e:?}")))
+}
+
+/// Read a scalar asynchronously.
+pub async fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
+    let v = read_floats(t).await?;
     v.first()
         .map(|x| *x as f64)
         .ok_or_else(|| TrainError::Device("empty readback".into()))
@@ -386,15 +390,7 @@ pub async fn collect_rows<M: Module>(
             outs = vec![Vec::new(); tensors.len()];
         }
         for (out, t) in outs.iter_mut().zip(tensors) {
-            let data = t
-                .into_data_async()
-                .await
-                .map_err(|e| TrainError::Device(format!("{e:?}")))?;
-            let v: Vec<f32> = data
-                .convert::<f32>()
-                .try_into_vec()
-                .map_err(|e| TrainError::Device(format!("{e:?}")))?;
-            out.extend(v);
+            out.extend(read_floats(t).await?);
         }
         platform::yield_now().await;
     }

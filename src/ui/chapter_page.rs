@@ -2,7 +2,7 @@
 //! transfer to the held-out classes.
 
 use super::canvas;
-use super::state::{AppState, params_of, set_query};
+use super::state::{AppState, current_params, page_params};
 use super::text;
 use crate::lab::charts;
 use crate::lab::supcon::SupConState;
@@ -75,14 +75,8 @@ fn reset_session(slug: &str) {
 pub fn ChapterPage(slug: String) -> impl IntoView {
     let state = expect_context::<AppState>();
     let slug = StoredValue::new(slug);
-    let params = Memo::new(move |_| params_of(&state.route.get()));
-    // `try_get`: effects can still be queued when a route change disposes this page.
-    let current = move || params.try_get().and_then(Result::ok).unwrap_or_default();
-    Effect::new(move |_| {
-        if let Some(Ok(p)) = params.try_get() {
-            state.ensure_dataset(&p.dataset);
-        }
-    });
+    let params = page_params(state);
+    let current = move || current_params(params);
     let status = RwSignal::new("idle".to_string());
     let stage = RwSignal::new(String::new());
     let progress = RwSignal::new(0.0f64);
@@ -101,34 +95,19 @@ pub fn ChapterPage(slug: String) -> impl IntoView {
     let reset_after = StoredValue::new(false);
 
     let update = move |key: &'static str, value: String| {
-        let mut p = current();
-        if p.set(key, &value).is_ok() && p.validate().is_ok() {
-            let q = p.to_query();
-            set_query(&slug.get_value(), &q);
-            state.route.update(|r| r.query = q);
-        }
+        state.update_param(&slug.get_value(), current(), key, &value)
     };
 
     let start = move || {
         if status.get_untracked() == "running" {
             return;
         }
-        let p = match params.get_untracked() {
-            Ok(p) => p,
+        let (p, compute, ds) = match state.run_inputs(params.get_untracked()) {
+            Ok(inputs) => inputs,
             Err(e) => {
                 status.set(format!("error: {e}"));
                 return;
             }
-        };
-        let Some(compute) = state.compute.get_untracked() else {
-            status.set(
-                "error: the compute device is still being probed; try again in a moment".into(),
-            );
-            return;
-        };
-        let Some(ds) = state.dataset(&p.dataset) else {
-            status.set("error: the dataset is not loaded yet".into());
-            return;
         };
         let ctl = RunControl::default();
         control.set_value(ctl.clone());

@@ -1,7 +1,7 @@
 //! `#/data`: the images, the lab's split, and where the data comes from.
 
 use super::canvas;
-use super::state::{AppState, BUNDLED, DataState, params_of, set_query};
+use super::state::{AppState, BUNDLED, DataState, current_params, page_params, set_query};
 use super::text;
 use crate::data::splits::SplitConfig;
 use crate::lab::data::{samples_per_class, split_report};
@@ -13,14 +13,8 @@ use leptos::prelude::*;
 #[component]
 pub fn DataPage() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let params = Memo::new(move |_| params_of(&state.route.get()));
-    // `try_get`: effects can still be queued when a route change disposes this page.
-    let current = move || params.try_get().and_then(Result::ok).unwrap_or_default();
-    Effect::new(move |_| {
-        if let Some(Ok(p)) = params.try_get() {
-            state.ensure_dataset(&p.dataset);
-        }
-    });
+    let params = page_params(state);
+    let current = move || current_params(params);
     let update = move |key: &'static str, value: String| {
         let mut p = current();
         if p.set(key, &value).is_ok() {

@@ -2,6 +2,7 @@
 
 pub mod canvas;
 pub mod chapter_page;
+pub mod clip_page;
 pub mod data_page;
 pub mod state;
 pub mod text;
@@ -54,6 +55,7 @@ pub fn App() -> impl IntoView {
                             let slug = route.slug.clone();
                             view! { <chapter_page::ChapterPage slug=slug/> }.into_any()
                         }
+                        "clip" => view! { <clip_page::ClipPage/> }.into_any(),
                         other => view! { <NotBuilt slug=other.to_string()/> }.into_any(),
                     }
                 }}
@@ -123,7 +125,7 @@ fn NotBuilt(slug: String) -> impl IntoView {
             <h2>{title}</h2>
             <p data-testid="status">"idle"</p>
             <p class="notice">
-                "This chapter is not built yet. It is part of the plan (see the sidebar for the order of the walkthrough), but there is nothing here to run today. The data, supervised and SupCon chapters work."
+                "This chapter is not built yet. It is part of the plan (see the sidebar for the order of the walkthrough), but there is nothing here to run today. The data, supervised, SupCon and CLIP chapters work."
             </p>
         </section>
     }

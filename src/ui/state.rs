@@ -196,3 +196,49 @@ async fn load_bundle(name: &str, mut report: impl FnMut(String)) -> Result<Datas
 pub fn params_of(route: &Route) -> Result<LabParams, String> {
     LabParams::from_query(&route.query)
 }
+
+/// A page's view of the route's parameters: the parsed parameters, kept in step
+/// with the URL, and their dataset loading in the background.
+pub fn page_params(state: AppState) -> Memo<Result<LabParams, String>> {
+    let params = Memo::new(move |_| params_of(&state.route.get()));
+    Effect::new(move |_| {
+        if let Some(Ok(p)) = params.try_get() {
+            state.ensure_dataset(&p.dataset);
+        }
+    });
+    params
+}
+
+/// The current parameters, or the defaults while the URL is invalid.
+/// `try_get`: effects can still be queued when a route change disposes the page.
+pub fn current_params(params: Memo<Result<LabParams, String>>) -> LabParams {
+    params.try_get().and_then(Result::ok).unwrap_or_default()
+}
+
+impl AppState {
+    /// Set one parameter of page `slug` if the result is valid, updating the URL.
+    pub fn update_param(&self, slug: &str, mut p: LabParams, key: &str, value: &str) {
+        if p.set(key, value).is_ok() && p.validate().is_ok() {
+            let q = p.to_query();
+            set_query(slug, &q);
+            self.route.update(|r| r.query = q);
+        }
+    }
+
+    /// What a run needs: valid parameters, the chosen device and the loaded dataset,
+    /// or the reason it cannot start yet.
+    pub fn run_inputs(
+        &self,
+        params: Result<LabParams, String>,
+    ) -> Result<(LabParams, Compute, Arc<Dataset>), String> {
+        let p = params?;
+        let compute = self
+            .compute
+            .get_untracked()
+            .ok_or("the compute device is still being probed; try again in a moment")?;
+        let ds = self
+            .dataset(&p.dataset)
+            .ok_or("the dataset is not loaded yet")?;
+        Ok((p, compute, ds))
+    }
+}

@@ -51,3 +51,23 @@ pub const SUPCON_EXERCISES: &str = r#"
 <p><strong>1. Temperature.</strong> Low temperatures (0.01) make the loss care almost only about the hardest negatives; high ones (0.5) spread the attention over the whole batch. Watch the loss curve's stability and the separation of the clusters.</p>
 <p><strong>2. Batch size.</strong> The loss can only use positives and negatives that are in the same batch. With batch 32 some anchors have no positive at all; with 512 every anchor has many. Is the small-batch loss noisier, and does it hurt the transfer accuracy?</p>
 "#;
+
+/// `#/clip`, at the top.
+pub const CLIP_INTRO: &str = r#"
+<p>Every encoder so far learned from a few thousand 28×28 medical images. <strong>CLIP</strong> went the other way: OpenAI trained it on 400 million pictures from the internet, each paired with the text that accompanied it. Its image encoder and a text encoder were pulled together whenever an image and its caption belonged together and pushed apart otherwise, the same contrastive idea as SimCLR, only across two modalities and at a vastly larger scale. No one ever gave it a label for a blood cell.</p>
+<p>The image encoder is a <strong>Vision Transformer</strong>, ViT-B/32. It cuts a 224×224 image into a 7×7 grid of 32×32 patches, turns each patch into a 768-dimensional token, adds a learned position to each, prepends one extra <em>class token</em>, and lets the 50 tokens exchange information through 12 layers of self-attention. The class token's final state, normalised and projected to 512 numbers, is the image's representation. That is about 88 million weights and 4.4 billion multiply-adds per image: roughly a thousand times the ConvNet of the earlier chapters.</p>
+<p>Our images are 28×28, so each is first enlarged eight-fold with bicubic interpolation, exactly as CLIP's own preprocessing would do it, grayscale copied into three channels, and normalised with the mean and spread of CLIP's training pictures. The question of this chapter: does breadth beat relevance? Can features learned from cats, cars and captions separate cell types they have never seen better than the small networks trained here on the right kind of images?</p>
+"#;
+
+/// `#/clip`, when no weights are deployed.
+pub const CLIP_WEIGHTS_MISSING: &str = r#"
+<p><strong>The CLIP weights are not bundled with this copy of the lab.</strong> They are about 88 MB once quantised to 8 bits, and the original checkpoint comes from OpenAI under its own terms, so each user brings their own. To make the file, download the ViT-B/32 checkpoint in safetensors form (open_clip's <code>ViT-B-32-quickgelu</code> / <code>openai</code>, timm's <code>vit_base_patch32_clip_224.openai</code>, or Hugging Face's <code>openai/clip-vit-base-patch32</code>), then run</p>
+<pre>cargo run --release -- convert-clip open_clip_model.safetensors --out clip-vit-b32-int8.safetensors</pre>
+<p>and either drop the result on the box below, or choose it with the file picker, or deploy it as <code>public/models/clip-vit-b32-int8.safetensors</code> so the page finds it by itself. Nothing is uploaded anywhere: the file is read by this page only.</p>
+"#;
+
+/// `#/clip`, before the results.
+pub const CLIP_PROBE: &str = r#"
+<p>The encoder stays frozen. We embed a sample of the held-out classes (train B and dev B) and of the test split, then ask two questions. First, <strong>what does the space look like?</strong> The UMAP below lays out the 512-dimensional test embeddings in two; held-out classes are ringed, and hovering a point shows its image. Second, <strong>how much does a linear read-out recover?</strong> The notebook trains a linear head with AdamW (learning rate 10⁻³, weight decay 10⁻⁴, batches of 128) for the chosen number of epochs; because the encoder never changes, we train that head on the cached embeddings, which gives the same result for a fraction of the cost. The converged probe then solves the same problem to optimality with L-BFGS, so the number measures the representation rather than the optimiser.</p>
+<p>On the CPU one image takes a noticeable fraction of a second, so the default sample is small and the page quotes the expected time before you start. On a GPU the default is larger. Compare the numbers with the converged probes of the earlier chapters: same held-out classes, same protocol.</p>
+"#;

@@ -11,11 +11,21 @@ const expectedSplits = process.env.REPLAB_EXPECTED_SPLITS
   ? fs.readFileSync(process.env.REPLAB_EXPECTED_SPLITS, 'utf8').trim()
   : null;
 const only = process.env.REPLAB_BROWSER_MODE; // "webgpu" or "cpu" to run one path
+// A tiny converted CLIP tower (made by `replab convert-clip` from the open_clip fixture).
+const clipFile = process.env.REPLAB_CLIP_FIXTURE ? path.resolve(process.env.REPLAB_CLIP_FIXTURE) : null;
+const CLIP_URL = '/models/clip-vit-b32-int8.safetensors';
+let deployClip = false; // whether the server pretends the weights are deployed
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json', '.ttf': 'font/ttf' };
 
 function serve() {
   const server = http.createServer((req, res) => {
     const url = decodeURIComponent(req.url.split('?')[0]);
+    if (url === CLIP_URL && deployClip && clipFile) {
+      const body = fs.readFileSync(clipFile);
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
+      res.end(body);
+      return;
+    }
     let file = path.join(dist, url === '/' ? 'index.html' : url);
     if (!file.startsWith(dist) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.writeHead(404); res.end('not found'); return;
@@ -169,6 +179,60 @@ async function runMode(base, mode) {
     await p2.waitForSelector('[data-testid="data-ready"]', { timeout: 120000 });
     assert(p2errors.length === 0, p2errors.join('; '));
     await ctx2.close();
+  });
+
+  await test(`${mode}: CLIP chapter without weights explains how to get them`, async () => {
+    deployClip = false;
+    await page.goto(`${base}/#/clip`);
+    await page.waitForSelector('[data-testid="clip-weights-missing"]', { timeout: 60000 });
+    const msg = await text(page, 'clip-weights-missing');
+    assert(/not bundled/.test(msg) && /convert-clip/.test(msg), `explanation: ${msg}`);
+    assert(await page.locator('[data-testid="run"]').isDisabled(), 'run enabled without weights');
+  });
+
+  await test(`${mode}: CLIP rejects a truncated weights file with a message`, async () => {
+    assert(clipFile, 'REPLAB_CLIP_FIXTURE is not set');
+    const bytes = fs.readFileSync(clipFile);
+    await page.setInputFiles('[data-testid="clip-file"]', { name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: bytes.subarray(0, Math.floor(bytes.length / 2)) });
+    await page.waitForSelector('[data-testid="clip-weights-status"].error', { timeout: 60000 });
+    const msg = await text(page, 'clip-weights-status');
+    assert(/broken\.safetensors/.test(msg) && /truncated|past the end/.test(msg), `message: ${msg}`);
+  });
+
+  await test(`${mode}: CLIP loads a picked file, embeds, draws the UMAP and probes`, async () => {
+    await page.goto(`${base}/#/clip?limit=12&epochs=2`);
+    await page.waitForSelector('[data-testid="clip-weights-missing"]', { timeout: 60000 });
+    await page.setInputFiles('[data-testid="clip-file"]', clipFile);
+    await page.waitForSelector('[data-testid="clip-sha256"]', { timeout: 120000 });
+    const sha = (await text(page, 'clip-sha256')).trim();
+    const want = (await import('node:crypto')).createHash('sha256').update(fs.readFileSync(clipFile)).digest('hex');
+    assert(sha === want, `sha256 ${sha} != ${want}`);
+    const cfg = JSON.parse(await text(page, 'clip-config'));
+    assert(cfg.width === 64 && cfg.layers === 2 && cfg.patch_size === 32 && cfg.image_size === 224, `config ${JSON.stringify(cfg)}`);
+    await page.waitForSelector('[data-testid="data-ready"], [data-testid="clip-quote"]');
+    await page.waitForFunction(() => /GFLOP/.test(document.querySelector('[data-testid="clip-quote"]')?.innerText || ''), null, { timeout: 120000 });
+    await page.click('[data-testid="run"]');
+    const status = await waitStatus(page, ['done', 'error', 'cancelled'], 600000);
+    assert(status === 'done', `status '${status}'`);
+    const r = JSON.parse(await text(page, 'result'));
+    assert(r.images.join(',') === '12,12,12', `images ${r.images}`);
+    assert(r.images_per_second > 0, `throughput ${r.images_per_second}`);
+    for (const k of ['before', 'after', 'converged_dev_b', 'converged_test_b']) assert(r[k] >= 0 && r[k] <= 1, `${k} = ${r[k]}`);
+    assert(r.train_loss.length === 2 && r.train_loss.every(Number.isFinite), `train_loss ${r.train_loss}`);
+    assert(r.weights_sha256 === want, 'result names another file');
+    for (const id of ['umap-0', 'loss-chart', 'confusion-before', 'confusion-after', 'confusion-converged']) {
+      const c = await canvasColours(page, id);
+      assert(c > 8, `${id} looks blank (${c} colours)`);
+    }
+  });
+
+  await test(`${mode}: CLIP finds deployed weights by itself`, async () => {
+    deployClip = true;
+    const p3 = await browser.newPage();
+    await p3.goto(`${base}/#/clip`);
+    await p3.waitForFunction(() => /loaded from models\//.test(document.querySelector('[data-testid="clip-weights-status"]')?.innerText || ''), null, { timeout: 120000 });
+    await p3.close();
+    deployClip = false;
   });
 
   await test(`${mode}: no panic and no console error`, async () => {
