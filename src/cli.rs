@@ -105,7 +105,8 @@ enum Command {
         /// Timed batches after one warm-up.
         #[arg(long, default_value_t = 5)]
         iters: usize,
-        /// Converted weights to time instead of a random tower.
+        /// Converted weights to time instead of a random tower; `random-int8` converts
+        /// a random ViT-B/32 to int8 in memory and loads it the way the app does.
         #[arg(long)]
         weights: Option<PathBuf>,
     },

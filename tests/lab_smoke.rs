@@ -1,26 +1,15 @@
 //! Smoke tests of the training chapters on the bundled BloodMNIST, natively on the
 //! CPU backend: tiny runs that exercise every stage, plus cancel and NaN handling.
 
-use replab::data::{Dataset, Manifest};
 use replab::lab::common::ce_loss;
 use replab::lab::{self, LabParams};
 use replab::model::convnet::{ConvNet, ConvNetConfig};
 use replab::platform::{self, BackendPref};
 use replab::train::engine::{Control, LossFn, all_params};
 use replab::train::{Batch, RunControl, TrainConfig, TrainError, Trainer};
-use std::path::Path;
-use std::sync::Arc;
 
-fn blood() -> Arc<Dataset> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("public/data/bloodmnist");
-    let manifest = Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    Arc::new(
-        Dataset::from_blobs(manifest, |f| {
-            std::fs::read(dir.join(f)).map_err(|e| e.to_string())
-        })
-        .unwrap(),
-    )
-}
+mod common;
+use common::blood;
 
 fn tiny() -> LabParams {
     LabParams {

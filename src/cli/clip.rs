@@ -4,8 +4,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::prelude::*;
 use replab::model::clip::preprocess::clip_preprocess;
 use replab::model::clip::vit::ClipVision;
-use replab::model::clip::weights::{ConvertOptions, convert};
+use replab::model::clip::weights::{ConvertOptions, canonical_names, convert};
 use replab::model::clip::{Activation, ClipVisionConfig};
+use replab::model::safetensors::SafeTensorsWriter;
 use replab::platform::{self, BackendPref, Compute};
 use std::path::{Path, PathBuf};
 
@@ -125,15 +126,55 @@ pub fn cmd_embed(weights: &Path, images: &[PathBuf], backend: &str) -> Result<()
     Ok(())
 }
 
+/// A random ViT-B/32 checkpoint in open_clip's layout, converted to int8 by the
+/// real converter: loading it measures what loading the official file costs.
+fn random_int8_vit_b32() -> Result<Vec<u8>> {
+    let cfg = ClipVisionConfig::vit_b32();
+    let mut writer = SafeTensorsWriter::new();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for (name, shape) in canonical_names(&cfg) {
+        let n: usize = shape.iter().product();
+        let fan_in = shape
+            .get(1..)
+            .map(|s| s.iter().product::<usize>())
+            .unwrap_or(1)
+            .max(1);
+        let std = if shape.len() == 1 {
+            0.02
+        } else {
+            (1.0 / fan_in as f64).sqrt()
+        };
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Uniform on [-√3, √3)·std has the wanted spread.
+                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                ((u * 2.0 - 1.0) * 3f64.sqrt() * std) as f32
+            })
+            .collect();
+        writer
+            .add_f32(&format!("visual.{name}"), &shape, &values)
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    let converted = convert(&writer.into_bytes(), &ConvertOptions::default())?;
+    Ok(converted.bytes)
+}
+
 /// `replab clip-bench`: images per second of the full ViT-B/32 (random weights
 /// unless `--weights`), preprocessing excluded, after one warm-up batch.
 pub fn cmd_bench(backend: &str, batch: usize, iters: usize, weights: Option<&Path>) -> Result<()> {
     let compute = compute(backend)?;
     let device = &compute.device;
+    let t_load = std::time::Instant::now();
     let (model, cfg) = match weights {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = if path.as_os_str() == "random-int8" {
+                random_int8_vit_b32()?
+            } else {
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+            };
             let control = replab::train::RunControl::default();
             let m = platform::block_on(replab::lab::clip::load(
                 &bytes,
@@ -150,7 +191,9 @@ pub fn cmd_bench(backend: &str, batch: usize, iters: usize, weights: Option<&Pat
             (ClipVision::random(&cfg, device), cfg)
         }
     };
+    let load_seconds = t_load.elapsed().as_secs_f64();
     let after_load = replab::lab::clip::device_bytes(device);
+    let reserved_after_load = replab::lab::clip::device_reserved(device);
     let size = cfg.image_size;
     let x: Tensor<4> = Tensor::random(
         [batch.max(1), 3, size, size],
@@ -172,10 +215,12 @@ pub fn cmd_bench(backend: &str, batch: usize, iters: usize, weights: Option<&Pat
     };
     let warm = run_once(x.clone())?;
     let mut peak = replab::lab::clip::device_bytes(device);
+    let mut peak_reserved = replab::lab::clip::device_reserved(device);
     let mut times = Vec::new();
     for _ in 0..iters.max(1) {
         times.push(run_once(x.clone())?);
         peak = peak.max(replab::lab::clip::device_bytes(device));
+        peak_reserved = peak_reserved.max(replab::lab::clip::device_reserved(device));
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
@@ -185,12 +230,15 @@ pub fn cmd_bench(backend: &str, batch: usize, iters: usize, weights: Option<&Pat
         "adapter": compute.adapter,
         "batch": batch,
         "iters": iters,
+        "load_seconds": load_seconds,
         "warmup_seconds": warm,
         "median_batch_seconds": median,
         "images_per_second": ips,
         "gflop_per_second": ips * cfg.flops_per_image() / 1e9,
         "device_bytes_after_load": after_load,
         "device_bytes_peak": peak,
+        "device_reserved_after_load": reserved_after_load,
+        "device_reserved_peak": peak_reserved,
         "parameters": cfg.parameters(),
     });
     println!("{report}");

@@ -9,8 +9,8 @@
 //! head on cached features gives the same result as re-running the encoder every
 //! epoch, at a tenth of the cost, so that is what happens here.
 
-use super::common::umap_layouts;
 use super::common::{Embedding2d, FeatureSet, LabError, LabEvent, Prepared, converged_probe};
+use super::common::{spread, umap_layouts};
 use super::params::LabParams;
 use crate::analysis::metrics;
 use crate::data::SplitData;
@@ -98,8 +98,14 @@ fn weights_error(e: ClipWeightsError) -> LabError {
     LabError::Weights(e.to_string())
 }
 
-/// Bytes the device's allocator holds, if it reports them.
+/// Bytes in live allocations on the device, if the backend reports them.
 pub fn device_bytes(device: &Device) -> Option<u64> {
+    device.memory_pool_usage().map(|u| u.bytes_in_use)
+}
+
+/// Bytes the device's allocator has reserved (live allocations plus pages kept
+/// for reuse), if the backend reports them.
+pub fn device_reserved(device: &Device) -> Option<u64> {
     device.memory_pool_usage().map(|u| u.bytes_reserved)
 }
 
@@ -278,9 +284,9 @@ fn held_out_rows(prepared: &Prepared, features: &[f32], d: usize) -> (Vec<f32>, 
 /// at `sample` images spread evenly over it.
 pub fn sample_views(prepared: &Prepared, sample: usize) -> [View; 3] {
     [
-        prepared.train_b.clone().limited(Some(sample)),
-        prepared.dev_b.clone().limited(Some(sample)),
-        prepared.test.clone().limited(Some(sample)),
+        spread(prepared.train_b.clone(), Some(sample)),
+        spread(prepared.dev_b.clone(), Some(sample)),
+        spread(prepared.test.clone(), Some(sample)),
     ]
 }
 

@@ -84,7 +84,7 @@ pub struct Prepared {
 }
 
 /// Up to `limit` rows spread evenly over the view, so every class keeps its share.
-fn spread(view: View, limit: Option<usize>) -> View {
+pub fn spread(view: View, limit: Option<usize>) -> View {
     let n = view.len();
     match limit {
         Some(l) if l < n => {

@@ -1,0 +1,17 @@
+//! Helpers shared by the integration tests.
+
+use replab::data::{Dataset, Manifest};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The bundled BloodMNIST, read from `public/data`.
+pub fn blood() -> Arc<Dataset> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("public/data/bloodmnist");
+    let manifest = Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    Arc::new(
+        Dataset::from_blobs(manifest, |f| {
+            std::fs::read(dir.join(f)).map_err(|e| e.to_string())
+        })
+        .unwrap(),
+    )
+}
