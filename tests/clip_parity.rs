@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use replab::model::clip::preprocess::clip_preprocess;
-use replab::model::clip::vit::ClipVision;
+use replab::model::clip::vit::{ClipVision, WeightStore};
 use replab::model::clip::weights::{ClipWeights, ConvertOptions, convert};
 use replab::model::state::TensorMap;
 
@@ -21,7 +21,12 @@ fn reference() -> TensorMap {
 fn embed(converted: &[u8], pixels: &[f32], shape: &[usize]) -> Vec<f32> {
     let device = Device::flex();
     let weights = ClipWeights::parse(converted).expect("parse");
-    let model = ClipVision::load(&weights, weights.config(), &device).expect("load");
+    let store = if weights.is_quantized() {
+        WeightStore::F16
+    } else {
+        WeightStore::F32
+    };
+    let model = ClipVision::load(&weights, weights.config(), store, &device).expect("load");
     let x: Tensor<4> = Tensor::from_data(
         TensorData::new(pixels.to_vec(), [shape[0], shape[1], shape[2], shape[3]]),
         &device,

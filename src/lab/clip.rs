@@ -17,7 +17,7 @@ use crate::data::SplitData;
 use crate::data::rng::NumpyRng;
 use crate::model::clip::ClipVisionConfig;
 use crate::model::clip::preprocess::clip_preprocess_into;
-use crate::model::clip::vit::{Block, ClipVision, TensorSource};
+use crate::model::clip::vit::{Block, ClipVision, TensorSource, WeightStore};
 use crate::model::clip::weights::{ClipManifest, ClipWeights, ClipWeightsError};
 use crate::platform::{self, BackendKind, Compute};
 use crate::train::batcher::batch_positions;
@@ -28,6 +28,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
 
 /// The notebook's head on CLIP features: AdamW at this learning rate …
@@ -36,6 +37,8 @@ pub const HEAD_LR: f64 = 1e-3;
 pub const HEAD_WEIGHT_DECAY: f64 = 1e-4;
 /// … and batches of this size, the last partial one dropped.
 pub const HEAD_BATCH: usize = 128;
+/// The smallest sample per split the chapter accepts.
+pub const MIN_SAMPLE: usize = 16;
 /// Where the app looks for deployed weights, relative to the page.
 pub const WEIGHTS_URL: &str = "models/clip-vit-b32-int8.safetensors";
 
@@ -67,9 +70,11 @@ pub struct ClipModel {
     pub sha256: String,
     /// Size of the converted file in bytes.
     pub file_bytes: usize,
-    /// Device memory the allocator held once the weights were in place, when the
+    /// Device memory in live allocations once the weights were in place, when the
     /// backend reports it.
     pub device_bytes: Option<u64>,
+    /// How the weight matrices are stored on the device.
+    pub store: WeightStore,
 }
 
 impl ClipModel {
@@ -126,11 +131,20 @@ pub async fn load(
         fraction: 0.0,
     });
     platform::yield_now().await;
-    let mut vision = ClipVision::load_stem(&weights, &cfg, device).map_err(weights_error)?;
+    // On a GPU, quantised files keep their matrices in f16, which halves device
+    // memory; f32 files stay f32 so they match the reference exactly, and the CPU,
+    // where memory is plentiful, keeps f32 to skip the widening.
+    let gpu = compute.kind != BackendKind::Cpu;
+    let store = if gpu && weights.is_quantized() && device.supports_dtype(FloatDType::F16) {
+        WeightStore::F16
+    } else {
+        WeightStore::F32
+    };
+    let mut vision = ClipVision::load_stem(&weights, &cfg, store, device).map_err(weights_error)?;
     let mut peak = device_bytes(device);
     for i in 0..cfg.layers {
         control.checkpoint().await?;
-        vision.push_block(Block::load(&weights, i, &cfg, device).map_err(weights_error)?);
+        vision.push_block(Block::load(&weights, i, &cfg, store, device).map_err(weights_error)?);
         peak = peak.max(device_bytes(device));
         observer(LabEvent::Stage {
             name: &format!("loading weights: block {} of {}", i + 1, cfg.layers),
@@ -144,6 +158,7 @@ pub async fn load(
         sha256: crate::data::bundle::sha256_hex(bytes),
         file_bytes: bytes.len(),
         device_bytes: peak,
+        store,
     })
 }
 
@@ -300,6 +315,11 @@ pub async fn run(
     control: &RunControl,
     observer: &mut dyn FnMut(LabEvent),
 ) -> Result<ClipOutput, LabError> {
+    if sample < MIN_SAMPLE {
+        return Err(LabError::Params(format!(
+            "embed at least {MIN_SAMPLE} images per split: the UMAP needs 16 points and the probes need several per class"
+        )));
+    }
     let ds = &prepared.dataset;
     let views = sample_views(prepared, sample);
     let total: usize = views.iter().map(View::len).sum();
@@ -357,7 +377,7 @@ pub async fn run(
     });
     let (train_y, dev_y) = (&views[0].labels, &views[1].labels);
     let mut head = HeadTrainer::new(d, n_b, params.seed, compute);
-    let (before, cm_before) = head.evaluate(&dev_x, dev_y, compute);
+    let (before, cm_before) = head.evaluate(&dev_x, dev_y, compute).await?;
     head.fit(
         (&train_x, train_y),
         (&dev_x, dev_y),
@@ -367,7 +387,7 @@ pub async fn run(
         observer,
     )
     .await?;
-    let (after, cm_after) = head.evaluate(&dev_x, dev_y, compute);
+    let (after, cm_after) = head.evaluate(&dev_x, dev_y, compute).await?;
 
     observer(LabEvent::Stage {
         name: "the converged probe (L-BFGS)",
@@ -463,23 +483,25 @@ impl HeadTrainer {
         Tensor::from_data(TensorData::new(v, [n]), device)
     }
 
-    /// Accuracy and row-normalised confusion matrix on features `x`.
-    pub fn evaluate(&self, x: &[f32], y: &[usize], compute: &Compute) -> (f64, Vec<Vec<f64>>) {
+    /// Accuracy and row-normalised confusion matrix on features `x`, read back
+    /// asynchronously (a blocking read would trap in the browser).
+    pub async fn evaluate(
+        &self,
+        x: &[f32],
+        y: &[usize],
+        compute: &Compute,
+    ) -> Result<(f64, Vec<Vec<f64>>), LabError> {
         let head = self.head.valid();
         let all: Vec<usize> = (0..y.len()).collect();
         let logits = head.forward(self.rows(x, &all, &compute.device));
-        let pred: Vec<usize> = logits
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .unwrap_or_default()
+        let pred: Vec<usize> = read_floats(logits.argmax(1).float())
+            .await?
             .into_iter()
-            .map(|p| p.max(0) as usize)
+            .map(|p| p.max(0.0) as usize)
             .collect();
         let n_classes = self.head.weight.dims()[1];
         let cm = metrics::confusion_matrix(&pred, y, n_classes);
-        (metrics::accuracy(&pred, y), metrics::row_normalize(&cm))
+        Ok((metrics::accuracy(&pred, y), metrics::row_normalize(&cm)))
     }
 
     /// Train for `epochs` more epochs, reporting dev loss after each.

@@ -440,7 +440,7 @@ pub fn ClipPage() -> impl IntoView {
             {move || params.get().err().map(|e| view! { <p class="error">"Bad URL parameter: " {e}</p> })}
             <div class="controls">
                 <label>"Images per split "
-                    <input type="number" step="1" min="1" data-testid="param-limit"
+                    <input type="number" step="1" min="16" data-testid="param-limit"
                         prop:value=move || sample().to_string()
                         on:change=move |ev| update("limit", event_target_value(&ev))/>
                 </label>

@@ -82,6 +82,8 @@ async function runMode(base, mode) {
   page.on('pageerror', (e) => errors.push(`[${currentTest}] pageerror: ${e.message}`));
   page.on('console', (m) => {
     const t = m.text();
+    // The CLIP page looks for optional deployed weights; their 404 is expected.
+    if (/status of 404/.test(t) && (m.location()?.url || '').endsWith(CLIP_URL)) return;
     if (m.type() === 'error' || /panicked/.test(t)) errors.push(`[${currentTest}] console.${m.type()}: ${t.split('\n')[0]}`);
   });
   console.log(`mode ${mode}`);
@@ -200,7 +202,7 @@ async function runMode(base, mode) {
   });
 
   await test(`${mode}: CLIP loads a picked file, embeds, draws the UMAP and probes`, async () => {
-    await page.goto(`${base}/#/clip?limit=12&epochs=2`);
+    await page.goto(`${base}/#/clip?limit=20&epochs=2`);
     await page.waitForSelector('[data-testid="clip-weights-missing"]', { timeout: 60000 });
     await page.setInputFiles('[data-testid="clip-file"]', clipFile);
     await page.waitForSelector('[data-testid="clip-sha256"]', { timeout: 120000 });
@@ -215,7 +217,7 @@ async function runMode(base, mode) {
     const status = await waitStatus(page, ['done', 'error', 'cancelled'], 600000);
     assert(status === 'done', `status '${status}'`);
     const r = JSON.parse(await text(page, 'result'));
-    assert(r.images.join(',') === '12,12,12', `images ${r.images}`);
+    assert(r.images.join(',') === '20,20,20', `images ${r.images}`);
     assert(r.images_per_second > 0, `throughput ${r.images_per_second}`);
     for (const k of ['before', 'after', 'converged_dev_b', 'converged_test_b']) assert(r[k] >= 0 && r[k] <= 1, `${k} = ${r[k]}`);
     assert(r.train_loss.length === 2 && r.train_loss.every(Number.isFinite), `train_loss ${r.train_loss}`);

@@ -12,7 +12,38 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::module::{attention, conv2d, layer_norm};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions};
-use burn::tensor::{Distribution, TensorData};
+use burn::tensor::{Distribution, FloatDType, TensorData};
+
+/// How the weight matrices live on the device. Biases, norms and embeddings are
+/// small and always stay f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightStore {
+    /// Full precision: exact parity with the reference.
+    F32,
+    /// Half precision, widened to f32 one matrix at a time as the forward pass
+    /// reaches it. For int8-quantised files this loses nothing that matters (f16
+    /// keeps 11 significant bits, int8 has 8) and halves device memory.
+    F16,
+}
+
+impl WeightStore {
+    fn store<const D: usize>(self, t: Tensor<D>) -> Tensor<D> {
+        match self {
+            WeightStore::F32 => t,
+            WeightStore::F16 => t.cast(FloatDType::F16),
+        }
+    }
+}
+
+/// A stored weight, widened for computing.
+fn wide<const D: usize>(p: &Param<Tensor<D>>) -> Tensor<D> {
+    let t = p.val();
+    if t.dtype() != burn::tensor::DType::F32 {
+        t.cast(FloatDType::F32)
+    } else {
+        t
+    }
+}
 
 /// A LayerNorm's scale and shift.
 #[derive(Module, Debug)]
@@ -51,7 +82,7 @@ impl Dense {
 
     /// `[rows, in]` → `[rows, out]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        x.matmul(self.weight.val().transpose()) + self.bias.val().unsqueeze::<2>()
+        x.matmul(wide(&self.weight).transpose()) + self.bias.val().unsqueeze::<2>()
     }
 }
 
@@ -124,10 +155,11 @@ fn load_dense<S: TensorSource>(
     weight: &str,
     bias: &str,
     [d_out, d_in]: [usize; 2],
+    store: WeightStore,
     device: &Device,
 ) -> Result<Dense, S::Error> {
     Ok(Dense::new(
-        load(src, weight, [d_out, d_in], device)?,
+        store.store(load(src, weight, [d_out, d_in], device)?),
         load(src, bias, [d_out], device)?,
     ))
 }
@@ -138,6 +170,7 @@ impl Block {
         src: &S,
         i: usize,
         cfg: &ClipVisionConfig,
+        store: WeightStore,
         device: &Device,
     ) -> Result<Self, S::Error> {
         let (w, m) = (cfg.width, cfg.mlp_dim);
@@ -149,6 +182,7 @@ impl Block {
                 &format!("{p}.attn.in_proj_weight"),
                 &format!("{p}.attn.in_proj_bias"),
                 [3 * w, w],
+                store,
                 device,
             )?,
             out_proj: load_dense(
@@ -156,6 +190,7 @@ impl Block {
                 &format!("{p}.attn.out_proj.weight"),
                 &format!("{p}.attn.out_proj.bias"),
                 [w, w],
+                store,
                 device,
             )?,
             ln_2: load_norm(src, &format!("{p}.ln_2"), w, device)?,
@@ -164,6 +199,7 @@ impl Block {
                 &format!("{p}.mlp.c_fc.weight"),
                 &format!("{p}.mlp.c_fc.bias"),
                 [m, w],
+                store,
                 device,
             )?,
             c_proj: load_dense(
@@ -171,6 +207,7 @@ impl Block {
                 &format!("{p}.mlp.c_proj.weight"),
                 &format!("{p}.mlp.c_proj.bias"),
                 [w, m],
+                store,
                 device,
             )?,
         })
@@ -234,11 +271,17 @@ impl ClipVision {
     pub fn load_stem<S: TensorSource>(
         src: &S,
         cfg: &ClipVisionConfig,
+        store: WeightStore,
         device: &Device,
     ) -> Result<Self, S::Error> {
         let (w, p) = (cfg.width, cfg.patch_size);
         Ok(Self {
-            conv1: Param::from_tensor(load(src, "conv1.weight", [w, 3, p, p], device)?),
+            conv1: Param::from_tensor(store.store(load(
+                src,
+                "conv1.weight",
+                [w, 3, p, p],
+                device,
+            )?)),
             class_embedding: Param::from_tensor(load(src, "class_embedding", [w], device)?),
             positional_embedding: Param::from_tensor(load(
                 src,
@@ -249,7 +292,7 @@ impl ClipVision {
             ln_pre: load_norm(src, "ln_pre", w, device)?,
             blocks: Vec::with_capacity(cfg.layers),
             ln_post: load_norm(src, "ln_post", w, device)?,
-            proj: Param::from_tensor(load(src, "proj", [w, cfg.output_dim], device)?),
+            proj: Param::from_tensor(store.store(load(src, "proj", [w, cfg.output_dim], device)?)),
             patch: p,
             width: w,
             heads: cfg.heads,
@@ -272,11 +315,12 @@ impl ClipVision {
     pub fn load<S: TensorSource>(
         src: &S,
         cfg: &ClipVisionConfig,
+        store: WeightStore,
         device: &Device,
     ) -> Result<Self, S::Error> {
-        let mut model = Self::load_stem(src, cfg, device)?;
+        let mut model = Self::load_stem(src, cfg, store, device)?;
         for i in 0..cfg.layers {
-            model.push_block(Block::load(src, i, cfg, device)?);
+            model.push_block(Block::load(src, i, cfg, store, device)?);
         }
         Ok(model)
     }
@@ -309,7 +353,7 @@ impl ClipVision {
         let w = self.width;
         let patches = conv2d(
             images,
-            self.conv1.val(),
+            wide(&self.conv1),
             None,
             ConvOptions::new([self.patch, self.patch], [0, 0], [1, 1], 1),
         ); // [batch, width, grid, grid]
@@ -334,6 +378,6 @@ impl ClipVision {
             .reshape([batch, w]); // [batch, width]
         self.ln_post
             .forward(cls, self.ln_eps)
-            .matmul(self.proj.val()) // [batch, output_dim]
+            .matmul(wide(&self.proj)) // [batch, output_dim]
     }
 }
