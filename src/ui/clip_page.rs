@@ -432,6 +432,7 @@ pub fn ClipPage() -> impl IntoView {
                     <tr><th>"declared config"</th><td><code data-testid="clip-config">{i.config_json.clone()}</code></td></tr>
                     <tr><th>"quantisation"</th><td>{i.quantization.clone()}</td></tr>
                     <tr><th>"file"</th><td>{format!("{}, {} parameters", human(i.file_bytes as u64), i.config.parameters())}</td></tr>
+                    <tr><th>"weights on the device"</th><td data-testid="clip-store">{i.store.clone()}</td></tr>
                     <tr><th>"device memory after loading"</th><td>{i.device_bytes.map(human).unwrap_or_else(|| "not reported by this backend".into())}</td></tr>
                 </table>
             })}
@@ -500,6 +501,7 @@ struct ModelInfo {
     quantization: String,
     file_bytes: usize,
     device_bytes: Option<u64>,
+    store: String,
 }
 
 fn model_info(m: &ClipModel) -> ModelInfo {
@@ -510,5 +512,9 @@ fn model_info(m: &ClipModel) -> ModelInfo {
         quantization: m.manifest.quantization.clone(),
         file_bytes: m.file_bytes,
         device_bytes: m.device_bytes,
+        store: match m.store {
+            crate::model::clip::vit::WeightStore::F16 => "f16 matrices, widened per layer".into(),
+            crate::model::clip::vit::WeightStore::F32 => "f32".into(),
+        },
     }
 }

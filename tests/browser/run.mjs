@@ -63,6 +63,19 @@ async function canvasColours(page, testid) {
     return seen.size;
   }, testid);
 }
+// Sweep the mouse over a scatter until the page names the point under it.
+async function hoverUntilNamed(page, testid) {
+  await page.locator(`[data-testid="${testid}"]`).scrollIntoViewIfNeeded();
+  const box = await page.locator(`[data-testid="${testid}"]`).boundingBox();
+  let found = '';
+  for (let gy = 0.2; gy < 0.9 && !found; gy += 0.03) {
+    for (let gx = 0.1; gx < 0.8 && !found; gx += 0.03) {
+      await page.mouse.move(box.x + box.width * gx, box.y + box.height * gy);
+      found = (await text(page, 'hover')).trim();
+    }
+  }
+  return found;
+}
 const text = (page, id) => page.locator(`[data-testid="${id}"]`).first().innerText();
 async function waitStatus(page, want, timeout) {
   await page.waitForFunction(([w]) => {
@@ -133,15 +146,7 @@ async function runMode(base, mode) {
       assert(c > 8, `${id} looks blank (${c} colours)`);
     }
     // Hovering a UMAP point names the image and shows it.
-    await page.locator('[data-testid="umap-1"]').scrollIntoViewIfNeeded();
-    const box = await page.locator('[data-testid="umap-1"]').boundingBox();
-    let found = '';
-    for (let gy = 0.2; gy < 0.9 && !found; gy += 0.03) {
-      for (let gx = 0.1; gx < 0.8 && !found; gx += 0.03) {
-        await page.mouse.move(box.x + box.width * gx, box.y + box.height * gy);
-        found = (await text(page, 'hover')).trim();
-      }
-    }
+    const found = await hoverUntilNamed(page, 'umap-1');
     assert(/test image #\d+: /.test(found), `hover text '${found}'`);
     assert(await canvasColours(page, 'hover-image') > 8, 'hover image not drawn');
   });
@@ -210,6 +215,7 @@ async function runMode(base, mode) {
     const want = (await import('node:crypto')).createHash('sha256').update(fs.readFileSync(clipFile)).digest('hex');
     assert(sha === want, `sha256 ${sha} != ${want}`);
     const cfg = JSON.parse(await text(page, 'clip-config'));
+    console.log(`    weights on the device: ${(await text(page, 'clip-store')).trim()}`);
     assert(cfg.width === 64 && cfg.layers === 2 && cfg.patch_size === 32 && cfg.image_size === 224, `config ${JSON.stringify(cfg)}`);
     await page.waitForSelector('[data-testid="data-ready"], [data-testid="clip-quote"]');
     await page.waitForFunction(() => /GFLOP/.test(document.querySelector('[data-testid="clip-quote"]')?.innerText || ''), null, { timeout: 120000 });
@@ -226,6 +232,8 @@ async function runMode(base, mode) {
       const c = await canvasColours(page, id);
       assert(c > 8, `${id} looks blank (${c} colours)`);
     }
+    const found = await hoverUntilNamed(page, 'umap-0');
+    assert(/test image #\d+: /.test(found), `hover text '${found}'`);
   });
 
   await test(`${mode}: CLIP finds deployed weights by itself`, async () => {
