@@ -64,3 +64,11 @@ pub async fn fetch_bytes(
 
 /// Natively nothing is cached, so there is nothing to forget.
 pub async fn cache_delete(_url: &str) {}
+
+/// Natively there is no cache: nothing is ever found.
+pub async fn cache_get(_url: &str) -> Option<Vec<u8>> {
+    None
+}
+
+/// Natively there is no cache: nothing is stored.
+pub async fn cache_put(_url: &str, _bytes: &[u8]) {}

@@ -138,12 +138,7 @@ pub async fn fetch_bytes(
     url: &str,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, String> {
-    let cache = open_cache().await;
-    if let Some(cache) = &cache
-        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
-        && let Ok(resp) = hit.dyn_into::<web_sys::Response>()
-        && let Ok(bytes) = read_body(&resp, url, &mut progress).await
-    {
+    if let Some(bytes) = cached(url, &mut progress).await {
         return Ok(bytes);
     }
     let window = web_sys::window().ok_or("no window")?;
@@ -156,13 +151,31 @@ pub async fn fetch_bytes(
         return Err(format!("fetching {url}: HTTP {}", resp.status()));
     }
     let bytes = read_body(&resp, url, &mut progress).await?;
-    if let Some(cache) = &cache {
-        let array = Uint8Array::from(bytes.as_slice());
+    cache_put(url, &bytes).await;
+    Ok(bytes)
+}
+
+async fn cached(url: &str, progress: &mut impl FnMut(u64, Option<u64>)) -> Option<Vec<u8>> {
+    let cache = open_cache().await?;
+    let hit = JsFuture::from(cache.match_with_str(url)).await.ok()?;
+    let resp = hit.dyn_into::<web_sys::Response>().ok()?;
+    read_body(&resp, url, progress).await.ok()
+}
+
+/// The bytes cached under `url`, without touching the network.
+pub async fn cache_get(url: &str) -> Option<Vec<u8>> {
+    cached(url, &mut |_, _| {}).await
+}
+
+/// Keep `bytes` in the Cache API under `url` (best effort: a full or missing
+/// cache only means the next visit downloads or asks again).
+pub async fn cache_put(url: &str, bytes: &[u8]) {
+    if let Some(cache) = open_cache().await {
+        let array = Uint8Array::from(bytes);
         if let Ok(stored) = web_sys::Response::new_with_opt_buffer_source(Some(&array)) {
             let _ = JsFuture::from(cache.put_with_str(url, &stored)).await;
         }
     }
-    Ok(bytes)
 }
 
 async fn read_body(

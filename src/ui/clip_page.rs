@@ -28,6 +28,20 @@ thread_local! {
     static SESSION: RefCell<Session> = RefCell::new(Session::default());
 }
 
+/// Where the app keeps a file the user chose, so a reload does not lose it.
+const PICKED_KEY: &str = "models/chosen-clip-weights.safetensors";
+
+/// Where loaded bytes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// The deployed file (cached by the download itself).
+    Deployed,
+    /// Chosen or dropped by the user now.
+    Picked,
+    /// A chosen file remembered from an earlier visit.
+    Remembered,
+}
+
 /// Where the weights are.
 #[derive(Clone, Debug, PartialEq)]
 enum Weights {
@@ -89,7 +103,7 @@ pub fn ClipPage() -> impl IntoView {
     let loss = RwSignal::new(Vec::<[f64; 2]>::new());
 
     // Load bytes into the session's model, whatever their source.
-    let load_bytes = move |source: String, bytes: Vec<u8>| {
+    let load_bytes = move |source: String, bytes: Vec<u8>, origin: Origin| {
         let Some(compute) = state.compute.get_untracked() else {
             weights.set(Weights::Failed(
                 "the compute device is still being probed; try again in a moment".into(),
@@ -106,6 +120,10 @@ pub fn ClipPage() -> impl IntoView {
             };
             match clip_lab::load(&bytes, &compute, &ctl, &mut observer).await {
                 Ok(model) => {
+                    if origin == Origin::Picked {
+                        // Remember the user's file for the next visit.
+                        platform::cache_put(PICKED_KEY, &bytes).await;
+                    }
                     info.try_set(Some(model_info(&model)));
                     SESSION.with(|s| {
                         let mut s = s.borrow_mut();
@@ -117,6 +135,9 @@ pub fn ClipPage() -> impl IntoView {
                     weights.try_set(Weights::Ready(source));
                 }
                 Err(e) => {
+                    if origin == Origin::Remembered {
+                        platform::cache_delete(PICKED_KEY).await;
+                    }
                     weights.try_set(Weights::Failed(format!("{source}: {e}")));
                 }
             }
@@ -141,21 +162,31 @@ pub fn ClipPage() -> impl IntoView {
             })
             .await;
             SESSION.with(|s| s.borrow_mut().checked_deployed = true);
-            match fetched {
+            let deployed = match fetched {
                 // A static server may answer a missing file with the app's own page.
                 Ok(bytes) if !bytes.starts_with(b"<") && !bytes.is_empty() => {
-                    load_bytes(clip_lab::WEIGHTS_URL.to_string(), bytes)
+                    load_bytes(clip_lab::WEIGHTS_URL.to_string(), bytes, Origin::Deployed);
+                    true
                 }
-                Ok(_) => {
-                    weights.try_set(Weights::Missing);
-                }
-                Err(e) if e.contains("HTTP 404") => {
-                    weights.try_set(Weights::Missing);
-                }
+                Ok(_) => false,
+                Err(e) if e.contains("HTTP 404") => false,
                 Err(e) => {
                     weights.try_set(Weights::Failed(format!(
                         "could not download the deployed weights ({e}); you can still choose a file below"
                     )));
+                    true
+                }
+            };
+            if !deployed {
+                match platform::cache_get(PICKED_KEY).await {
+                    Some(bytes) => load_bytes(
+                        "your file from an earlier visit".into(),
+                        bytes,
+                        Origin::Remembered,
+                    ),
+                    None => {
+                        weights.try_set(Weights::Missing);
+                    }
                 }
             }
         });
@@ -170,7 +201,7 @@ pub fn ClipPage() -> impl IntoView {
         };
         leptos::task::spawn_local(async move {
             match first_file(files).await {
-                Ok((name, bytes)) => load_bytes(name, bytes),
+                Ok((name, bytes)) => load_bytes(name, bytes, Origin::Picked),
                 Err(e) => {
                     weights.try_set(Weights::Failed(e));
                 }
@@ -185,7 +216,7 @@ pub fn ClipPage() -> impl IntoView {
         let Some(files) = files else { return };
         leptos::task::spawn_local(async move {
             match first_file(files).await {
-                Ok((name, bytes)) => load_bytes(name, bytes),
+                Ok((name, bytes)) => load_bytes(name, bytes, Origin::Picked),
                 Err(e) => {
                     weights.try_set(Weights::Failed(e));
                 }

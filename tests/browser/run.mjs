@@ -236,6 +236,14 @@ async function runMode(base, mode) {
     assert(/test image #\d+: /.test(found), `hover text '${found}'`);
   });
 
+  await test(`${mode}: CLIP remembers a chosen file after a reload`, async () => {
+    deployClip = false;
+    const p4 = await browser.newPage();
+    await p4.goto(`${base}/#/clip`);
+    await p4.waitForFunction(() => /loaded from your file from an earlier visit/.test(document.querySelector('[data-testid="clip-weights-status"]')?.innerText || ''), null, { timeout: 120000 });
+    await p4.close();
+  });
+
   await test(`${mode}: CLIP finds deployed weights by itself`, async () => {
     deployClip = true;
     const p3 = await browser.newPage();
