@@ -14,7 +14,9 @@ use super::common::{spread, umap_layouts};
 use super::params::LabParams;
 use crate::analysis::metrics;
 use crate::data::SplitData;
+use crate::data::bundle::sha256_hex;
 use crate::data::rng::NumpyRng;
+use crate::data::splits::LabSplit;
 use crate::model::clip::ClipVisionConfig;
 use crate::model::clip::preprocess::clip_preprocess_into;
 use crate::model::clip::vit::{Block, ClipVision, TensorSource, WeightStore};
@@ -155,7 +157,7 @@ pub async fn load(
     Ok(ClipModel {
         vision,
         manifest,
-        sha256: crate::data::bundle::sha256_hex(bytes),
+        sha256: sha256_hex(bytes),
         file_bytes: bytes.len(),
         device_bytes: peak,
         store,
@@ -277,15 +279,21 @@ pub fn quote_seconds(
     }
 }
 
-/// Rows of `test` that belong to held-out classes, with remapped labels.
-fn held_out_rows(prepared: &Prepared, features: &[f32], d: usize) -> (Vec<f32>, Vec<usize>) {
+/// Rows of a test view (original labels) that belong to held-out classes, with
+/// remapped labels.
+fn held_out_rows(
+    split: &LabSplit,
+    test: &View,
+    features: &[f32],
+    d: usize,
+) -> (Vec<f32>, Vec<usize>) {
     let mut x = Vec::new();
     let mut y = Vec::new();
-    for (i, &orig) in prepared.test.labels.iter().enumerate() {
+    for (i, &orig) in test.labels.iter().enumerate() {
         let Ok(label) = u8::try_from(orig) else {
             continue;
         };
-        if let Some(b) = prepared.split.held_out_index(label)
+        if let Some(b) = split.held_out_index(label)
             && let Some(row) = features.get(i * d..(i + 1) * d)
         {
             x.extend_from_slice(row);
@@ -394,11 +402,7 @@ pub async fn run(
         fraction: 0.95,
     });
     platform::yield_now().await;
-    let prepared_test = Prepared {
-        test: views[2].clone(),
-        ..prepared.clone()
-    };
-    let (test_b_x, test_b_y) = held_out_rows(&prepared_test, &test_x, d);
+    let (test_b_x, test_b_y) = held_out_rows(&prepared.split, &views[2], &test_x, d);
     let (cdev, ctest, ccm) = converged_probe(
         (&train_x, train_y),
         (&dev_x, dev_y),
@@ -517,6 +521,10 @@ impl HeadTrainer {
         let device = compute.train_device();
         let n = train.1.len();
         let drop_last = n >= HEAD_BATCH;
+        // The dev set is fixed: upload it once, not every epoch.
+        let dev_all: Vec<usize> = (0..dev.1.len()).collect();
+        let dev_x = self.rows(dev.0, &dev_all, &compute.device);
+        let dev_y = Self::labels(dev.1, &dev_all, &compute.device);
         for _ in 0..epochs {
             let epoch = self.history.epochs.len() + 1;
             let t0 = platform::now_ms();
@@ -556,11 +564,8 @@ impl HeadTrainer {
             let dev_loss = if dev.1.is_empty() {
                 None
             } else {
-                let all: Vec<usize> = (0..dev.1.len()).collect();
-                let head = self.head.valid();
-                let logits = head.forward(self.rows(dev.0, &all, &compute.device));
-                let l = cross_entropy(logits, Self::labels(dev.1, &all, &compute.device));
-                Some(read_scalar(l).await?)
+                let logits = self.head.valid().forward(dev_x.clone());
+                Some(read_scalar(cross_entropy(logits, dev_y.clone())).await?)
             };
             let stats = EpochStats {
                 epoch,

@@ -100,7 +100,6 @@ pub fn ClipPage() -> impl IntoView {
     let progress = RwSignal::new(0.0f64);
     let output = RwSignal::new(SESSION.with(|s| s.borrow().output.clone()));
     let control = StoredValue::new(RunControl::default());
-    let loss = RwSignal::new(Vec::<[f64; 2]>::new());
 
     // Load bytes into the session's model, whatever their source.
     let load_bytes = move |source: String, bytes: Vec<u8>, origin: Origin| {
@@ -276,7 +275,6 @@ pub fn ClipPage() -> impl IntoView {
         control.set_value(ctl.clone());
         status.set("running".into());
         progress.set(0.0);
-        loss.set(Vec::new());
         leptos::task::spawn_local(async move {
             let mut q = p.clone();
             q.limit = None;
@@ -294,7 +292,6 @@ pub fn ClipPage() -> impl IntoView {
                 }
                 LabEvent::Train { event, .. } => {
                     if let TrainEvent::Epoch(s) = event {
-                        loss.try_update(|l| l.push([s.epoch as f64, s.train_loss]));
                         stage.try_set(format!("the notebook's head: epoch {}", s.epoch));
                     }
                 }

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::config::{Activation, ClipVisionConfig};
 use crate::model::safetensors::{Dtype, SafeTensors, SafeTensorsWriter, SafetensorsError};
@@ -270,13 +269,7 @@ pub struct Converted {
     pub manifest: ClipManifest,
 }
 
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::data::bundle::sha256_hex;
 
 /// Tokens per image, or `None` if the config's numbers overflow.
 fn checked_tokens(c: &ClipVisionConfig) -> Option<usize> {
