@@ -2,12 +2,13 @@
 //! block, embeds a sample, and both heads run; a cancel stops it cleanly; a file
 //! that does not fit is refused with a message.
 
+use replab::lab::clip::Clip;
 use replab::lab::{self, LabEvent, LabParams};
 use replab::model::clip::weights::{ConvertOptions, convert};
 use replab::platform::{self, BackendPref};
-use replab::train::RunControl;
-use replab::train::engine::Control;
+use replab::train::{Control, RunControl};
 use std::path::Path;
+use std::rc::Rc;
 
 mod common;
 use common::blood;
@@ -37,41 +38,30 @@ fn clip_chapter_runs_end_to_end_on_cpu() {
     assert_eq!(model.config().width, 64);
     let params = LabParams {
         epochs: 2,
+        limit: Some(16),
         ..LabParams::default()
     };
-    let prepared = lab::prepare(blood(), &params).unwrap();
-    let out = platform::block_on(lab::clip::run(
-        &model,
-        &prepared,
-        &params,
-        16,
-        &compute,
-        &control,
-        &mut |_| {},
-    ))
-    .unwrap();
+    let mut chapter = Clip::default();
+    // Without weights the run is refused before any work.
+    let e = lab::plan(&chapter, blood(), &params).err().unwrap().to_string();
+    assert!(e.contains("load the CLIP weights"), "{e}");
+    chapter.set_model(Rc::new(model));
+    let out = platform::block_on(lab::run(&mut chapter, blood(), &params, &compute, &control, &mut |_| {}))
+        .unwrap();
     let r = &out.result;
-    assert_eq!(r.images, [16, 16, 16]);
-    assert!(r.images_per_second > 0.0);
-    for v in [r.before, r.after, r.converged_dev_b, r.converged_test_b] {
+    assert_eq!(r.extra["images"], serde_json::json!([16, 16, 16]));
+    assert!(r.extra["images_per_second"].as_f64().unwrap() > 0.0);
+    let p = &r.probe;
+    for v in [p.before.unwrap(), p.after.unwrap(), p.converged_dev_b, p.converged_test_b] {
         assert!((0.0..=1.0).contains(&v), "{r:?}");
     }
     assert_eq!(r.train_loss.len(), 2);
-    assert!(
-        r.train_loss
-            .iter()
-            .chain(&r.dev_loss)
-            .all(|l| l.is_finite())
-    );
-    assert_eq!(r.confusion_after.len(), 3);
-    assert_eq!(out.umap.points.len(), 16);
-    assert!(
-        out.umap
-            .points
-            .iter()
-            .all(|p| p[0].is_finite() && p[1].is_finite())
-    );
-    assert_eq!(r.weights_sha256.len(), 64);
+    assert!(r.train_loss.iter().chain(&r.dev_loss).all(|l| l.is_finite()));
+    assert_eq!(p.confusion_after.len(), 3);
+    let umap = &out.umaps[0];
+    assert_eq!(umap.points.len(), 16);
+    assert!(umap.points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    assert_eq!(r.extra["weights_sha256"].as_str().unwrap().len(), 64);
 }
 
 #[test]
@@ -81,24 +71,20 @@ fn cancel_during_embedding_stops_with_cancelled() {
     let bytes = tiny_int8();
     let model =
         platform::block_on(lab::clip::load(&bytes, &compute, &control, &mut |_| {})).unwrap();
-    let params = LabParams::default();
-    let prepared = lab::prepare(blood(), &params).unwrap();
+    let params = LabParams {
+        limit: Some(64),
+        ..LabParams::default()
+    };
+    let mut chapter = Clip::default();
+    chapter.set_model(Rc::new(model));
     let ctl = control.clone();
-    let err = platform::block_on(lab::clip::run(
-        &model,
-        &prepared,
-        &params,
-        64,
-        &compute,
-        &control,
-        &mut |e| {
-            if let LabEvent::Stage { name, .. } = e
-                && name.starts_with("embedding")
-            {
-                ctl.set(Control::Cancel);
-            }
-        },
-    ))
+    let err = platform::block_on(lab::run(&mut chapter, blood(), &params, &compute, &control, &mut |e| {
+        if let LabEvent::Stage { name, .. } = e
+            && name.starts_with("embedding")
+        {
+            ctl.set(Control::Cancel);
+        }
+    }))
     .expect_err("cancelled");
     assert!(err.is_cancel(), "{err}");
 }

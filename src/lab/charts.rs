@@ -1,10 +1,9 @@
 //! The charts each chapter draws, as backend-free scenes: the page replays them on a
 //! canvas and the CLI renders them to PNG, so both show the same pictures.
 
-use super::Prepared;
-use super::clip::ClipOutput;
-use super::common::{Embedding2d, TransferCurves};
-use super::supervised::ChapterOutput;
+use super::chapter::ChapterOutput;
+use super::features::Embedding2d;
+use super::transfer::TransferCurves;
 use crate::data::Dataset;
 use crate::plot::charts::{
     ImageTile, ScatterLayout, Series, Size, confusion_heatmap, image_grid, line_chart, scatter,
@@ -181,82 +180,81 @@ pub fn umap_thumbnail(e: &Embedding2d, class_names: &[String]) -> Scene {
     .0
 }
 
-/// Every chart of a finished chapter, named for files.
-pub fn chapter_scenes(out: &ChapterOutput, prepared: &Prepared) -> Vec<(String, Scene)> {
-    let names = &prepared.dataset.manifest.class_names;
-    let held = &prepared.split.held_out_labels;
-    let mut v = vec![
-        (
-            "loss".to_string(),
-            history_chart(&out.history, "Loss while training (mean per example)"),
-        ),
-        ("transfer".to_string(), transfer_chart(&out.curves)),
-        (
-            "confusion_before".to_string(),
-            confusion(
-                &out.result.probe.confusion_before,
-                &out.names_b,
-                "Dev B before training the head",
-            ),
-        ),
-        (
-            "confusion_after".to_string(),
-            confusion(
-                &out.result.probe.confusion_after,
-                &out.names_b,
-                "Dev B after training the head",
-            ),
-        ),
-        (
-            "confusion_converged".to_string(),
-            confusion(
-                &out.result.probe.confusion_converged,
-                &out.names_b,
-                "Test B, converged probe",
-            ),
-        ),
-    ];
-    for (i, e) in out.umaps.iter().enumerate() {
-        v.push((format!("umap_{i}"), umap(e, names, held).0));
-    }
-    v
+/// A finished chart: a file name, the scene, a description for screen readers, and
+/// for scatters what lies under each point.
+#[derive(Clone)]
+pub struct Chart {
+    /// File-name stem and page id, e.g. `umap_1`.
+    pub name: String,
+    /// What the chart shows, in words.
+    pub label: String,
+    /// The drawing.
+    pub scene: Scene,
+    /// For UMAP scatters: the layout and each point's test row and class.
+    pub hover: Option<HoverMap>,
 }
 
-/// Every chart of the CLIP chapter, named as the CLI writes them.
-pub fn clip_scenes(out: &ClipOutput, class_names: &[String]) -> Vec<(String, Scene)> {
-    let r = &out.result;
-    vec![
-        (
-            "loss".to_string(),
-            history_chart(&out.history, "The notebook's head on CLIP features"),
-        ),
-        (
-            "confusion_before".to_string(),
-            confusion(
-                &r.confusion_before,
-                &out.names_b,
-                "Dev B before training the head",
-            ),
-        ),
-        (
-            "confusion_after".to_string(),
-            confusion(
-                &r.confusion_after,
-                &out.names_b,
-                "Dev B after training the head",
-            ),
-        ),
-        (
-            "confusion_converged".to_string(),
-            confusion(
-                &r.confusion_converged,
-                &out.names_b,
-                "Test B, converged probe",
-            ),
-        ),
-        (
-            "umap".to_string(),
-            umap(&out.umap, class_names, &out.held_out_labels).0,
-        ),
-    ]
+/// Where the points of a scatter are, and which image each one is.
+#[derive(Clone)]
+pub struct HoverMap {
+    /// Pixel positions of the points.
+    pub layout: ScatterLayout,
+    /// Test-split row of each point.
+    pub rows: Vec<usize>,
+    /// Original class of each point.
+    pub labels: Vec<usize>,
+}
+
+fn chart(name: &str, label: String, scene: Scene) -> Chart {
+    Chart {
+        name: name.to_string(),
+        label,
+        scene,
+        hover: None,
+    }
+}
+
+/// Every chart of a finished run, in page order; the CLI writes each as
+/// `{chapter}_{name}.png` and the page draws the same scenes.
+pub fn chapter_charts(loss_title: &str, out: &ChapterOutput, class_names: &[String]) -> Vec<Chart> {
+    let mut v = vec![chart(
+        "loss",
+        format!("{loss_title}, per step and per epoch"),
+        history_chart(&out.history, loss_title),
+    )];
+    for (i, e) in out.umaps.iter().enumerate() {
+        let (scene, layout) = umap(e, class_names, &out.held_out_labels);
+        v.push(Chart {
+            name: format!("umap_{i}"),
+            label: format!("UMAP of the test images' {}, coloured by class; held-out classes ringed", e.title),
+            scene,
+            hover: Some(HoverMap {
+                layout,
+                rows: e.rows.clone(),
+                labels: e.labels.clone(),
+            }),
+        });
+    }
+    let p = &out.result.probe;
+    for (name, m, title) in [
+        ("confusion_before", &p.confusion_before, "Dev B before training the head"),
+        ("confusion_after", &p.confusion_after, "Dev B after training the head"),
+        ("confusion_converged", &p.confusion_converged, "Test B, converged probe"),
+    ] {
+        if !m.is_empty() {
+            v.push(chart(
+                name,
+                format!("Confusion matrix: {title}"),
+                confusion(m, &out.names_b, title),
+            ));
+        }
+    }
+    if let Some(c) = &out.curves {
+        v.push(chart(
+            "transfer",
+            "Loss of the head-only probe and of the fine-tune on the held-out classes".into(),
+            transfer_chart(c),
+        ));
+    }
+    v
 }

@@ -3,7 +3,20 @@
 
 use crate::data::Dataset;
 use crate::data::splits::{SplitConfig, SplitSizes, make_split};
+use super::registry::ChapterInfo;
 use serde::{Deserialize, Serialize};
+
+/// The chapter's registry entry.
+pub const INFO: ChapterInfo = ChapterInfo {
+    slug: "data",
+    title: "The data and the lab's splits",
+    params: &["labeled_ratio", "held_out_ratio", "split_seed"],
+    defaults: &[],
+    exercises: &[],
+    loss_title: "",
+    make: None,
+    built: true,
+};
 
 /// The split report.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

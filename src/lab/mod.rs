@@ -1,89 +1,62 @@
-//! The chapters of the walkthrough, one module each: a config, an async `run` that
-//! reports to an observer, and a result with the same shape in the browser and in
-//! `results.json`. The UI and the CLI are thin layers over this module.
+//! The chapters of the walkthrough, one module each, and what they share: the
+//! registry, the chapter interface, preparing the data, feature views, transfer and
+//! the charts. The UI and the CLI are thin layers over this module.
 
+pub mod chapter;
 pub mod charts;
 pub mod clip;
-pub mod common;
 pub mod data;
+pub mod error;
+pub mod features;
 pub mod params;
+pub mod pipeline;
+pub mod prepare;
+pub mod registry;
 pub mod supcon;
 pub mod supervised;
+pub mod transfer;
 
-pub use common::{LabError, LabEvent, Prepared, prepare};
+pub use chapter::{Chapter, ChapterOutput, ChapterResult, RunCtx};
+pub use error::{LabError, LabEvent};
 pub use params::LabParams;
+pub use prepare::{Prepared, prepare};
+pub use registry::{CHAPTERS, ChapterInfo, chapter, make_chapter};
 
-/// A chapter of the walkthrough, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Chapter {
-    /// The route and CLI name, e.g. `supervised`.
-    pub slug: &'static str,
-    /// The sidebar title.
-    pub title: &'static str,
-    /// Whether replab implements it yet.
-    pub built: bool,
+use crate::data::Dataset;
+use crate::platform::Compute;
+use crate::train::RunControl;
+use std::sync::Arc;
+
+/// Prepare the data for a chapter and run every check that can fail before any
+/// work starts; the error names the parameter or file at fault.
+pub fn plan(
+    chapter: &dyn Chapter,
+    dataset: Arc<Dataset>,
+    params: &LabParams,
+) -> Result<Prepared, LabError> {
+    params.validate().map_err(LabError::Params)?;
+    let prepared = prepare(dataset, params)?;
+    chapter.validate(params, &prepared)?;
+    Ok(prepared)
 }
 
-/// Every chapter, in the order of the notebook.
-pub const CHAPTERS: &[Chapter] = &[
-    Chapter {
-        slug: "data",
-        title: "The data and the lab's splits",
-        built: true,
-    },
-    Chapter {
-        slug: "supervised",
-        title: "Supervised representations",
-        built: true,
-    },
-    Chapter {
-        slug: "supcon",
-        title: "Supervised contrastive learning",
-        built: true,
-    },
-    Chapter {
-        slug: "pca",
-        title: "PCA",
-        built: false,
-    },
-    Chapter {
-        slug: "linear-ae",
-        title: "A linear autoencoder against PCA",
-        built: false,
-    },
-    Chapter {
-        slug: "autoencoder",
-        title: "MLP autoencoder",
-        built: false,
-    },
-    Chapter {
-        slug: "conv-ae",
-        title: "Convolutional autoencoder",
-        built: false,
-    },
-    Chapter {
-        slug: "simclr",
-        title: "SimCLR",
-        built: false,
-    },
-    Chapter {
-        slug: "dino",
-        title: "DINO",
-        built: false,
-    },
-    Chapter {
-        slug: "clip",
-        title: "CLIP ViT-B/32, frozen",
-        built: true,
-    },
-    Chapter {
-        slug: "board",
-        title: "Comparison board",
-        built: false,
-    },
-];
-
-/// Look a chapter up by slug.
-pub fn chapter(slug: &str) -> Option<&'static Chapter> {
-    CHAPTERS.iter().find(|c| c.slug == slug)
+/// Check, then run a chapter: what both the page and `replab run` call.
+pub async fn run(
+    chapter: &mut dyn Chapter,
+    dataset: Arc<Dataset>,
+    params: &LabParams,
+    compute: &Compute,
+    control: &RunControl,
+    observer: &mut dyn FnMut(LabEvent),
+) -> Result<ChapterOutput, LabError> {
+    let prepared = plan(chapter, dataset, params)?;
+    chapter
+        .run(RunCtx {
+            prepared: &prepared,
+            params,
+            compute,
+            control,
+            observer,
+        })
+        .await
 }

@@ -1,20 +1,192 @@
-//! The run parameters every chapter shares. The URL's hash query and the native
-//! flags use the same names, so a link reproduces a run.
+//! The run parameters, described once in [`PARAMS`]: the URL's hash query, the page's
+//! form and the native flags all use these names, ranges and help texts, so a link
+//! reproduces a run.
 
+use super::registry;
+use crate::platform::BackendPref;
 use serde::{Deserialize, Serialize};
+
+/// The type and range of a parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// A whole number in `[min, max]`.
+    Int {
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// A whole number in `[min, max]`, or empty for "all".
+    OptInt {
+        /// Smallest accepted value.
+        min: u64,
+    },
+    /// A finite number in `(min, max]` (`min` excluded when `open_min`).
+    Float {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+        /// Whether `min` itself is refused.
+        open_min: bool,
+    },
+    /// One of a few words.
+    Choice(&'static [&'static str]),
+    /// Free text (a dataset name, checked when it is loaded).
+    Text,
+}
+
+/// One parameter: its name in URLs (`--name-with-dashes` on the command line),
+/// its label and help on the page, and its type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// Name in the URL and `results.json`.
+    pub name: &'static str,
+    /// The command line's flag, without the dashes.
+    pub flag: &'static str,
+    /// Form label.
+    pub label: &'static str,
+    /// One-sentence help (also the CLI's).
+    pub help: &'static str,
+    /// Type and range.
+    pub kind: Kind,
+    /// Step of the form's number input.
+    pub step: &'static str,
+}
+
+/// Every parameter.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "dataset",
+        flag: "dataset",
+        label: "Dataset",
+        help: "Dataset bundle name",
+        kind: Kind::Text,
+        step: "",
+    },
+    ParamSpec {
+        name: "backend",
+        flag: "backend",
+        label: "Backend",
+        help: "auto (a GPU when there is one), webgpu/wgpu, or cpu",
+        kind: Kind::Choice(&["auto", "webgpu", "cpu"]),
+        step: "",
+    },
+    ParamSpec {
+        name: "epochs",
+        flag: "epochs",
+        label: "Epochs",
+        help: "Training epochs per run (the notebook uses 10)",
+        kind: Kind::Int { min: 1, max: 1000 },
+        step: "1",
+    },
+    ParamSpec {
+        name: "limit",
+        flag: "limit",
+        label: "Limit per split (blank = all)",
+        help: "Cap on the images used from each part of the split (CLIP: images per split)",
+        kind: Kind::OptInt { min: 1 },
+        step: "1",
+    },
+    ParamSpec {
+        name: "seed",
+        flag: "seed",
+        label: "Seed",
+        help: "Training seed: initialisation, shuffling, augmentation",
+        kind: Kind::Int {
+            min: 0,
+            max: u64::MAX,
+        },
+        step: "1",
+    },
+    ParamSpec {
+        name: "split_seed",
+        flag: "split-seed",
+        label: "Split seed",
+        help: "Seed of the lab's split (the notebook's 42)",
+        kind: Kind::Int {
+            min: 0,
+            max: u64::MAX,
+        },
+        step: "1",
+    },
+    ParamSpec {
+        name: "labeled_ratio",
+        flag: "labeled-ratio",
+        label: "Labelled ratio",
+        help: "Share of each class treated as labelled",
+        kind: Kind::Float {
+            min: 0.0,
+            max: 1.0,
+            open_min: true,
+        },
+        step: "0.05",
+    },
+    ParamSpec {
+        name: "held_out_ratio",
+        flag: "held-out-ratio",
+        label: "Held-out ratio",
+        help: "Share of classes held out for transfer",
+        kind: Kind::Float {
+            min: 0.0,
+            max: 1.0,
+            open_min: true,
+        },
+        step: "0.05",
+    },
+    ParamSpec {
+        name: "batch_size",
+        flag: "batch-size",
+        label: "Batch size",
+        help: "Examples per training step",
+        kind: Kind::Int { min: 2, max: 4096 },
+        step: "1",
+    },
+    ParamSpec {
+        name: "lr",
+        flag: "lr",
+        label: "Learning rate",
+        help: "AdamW learning rate",
+        kind: Kind::Float {
+            min: 0.0,
+            max: 10.0,
+            open_min: true,
+        },
+        step: "0.0001",
+    },
+    ParamSpec {
+        name: "temperature",
+        flag: "temperature",
+        label: "Temperature",
+        help: "Temperature of the contrastive loss",
+        kind: Kind::Float {
+            min: 0.0,
+            max: 100.0,
+            open_min: true,
+        },
+        step: "0.01",
+    },
+];
+
+/// The spec of a parameter by name.
+pub fn spec(name: &str) -> Option<&'static ParamSpec> {
+    PARAMS.iter().find(|p| p.name == name)
+}
 
 /// Parameters of a chapter run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LabParams {
     /// Dataset bundle name.
     pub dataset: String,
-    /// Training epochs per run (the notebook uses 10).
+    /// Where to compute.
+    pub backend: BackendPref,
+    /// Training epochs per run.
     pub epochs: usize,
     /// Cap on the images used from each split after the lab's split is made.
     pub limit: Option<usize>,
-    /// Training seed: initialisation, shuffling, augmentation.
+    /// Training seed.
     pub seed: u64,
-    /// Seed of the lab's split (the notebook's 42).
+    /// Seed of the lab's split.
     pub split_seed: u64,
     /// Share of each class treated as labelled.
     pub labeled_ratio: f64,
@@ -24,7 +196,7 @@ pub struct LabParams {
     pub batch_size: usize,
     /// Learning rate.
     pub lr: f64,
-    /// SupCon temperature.
+    /// Contrastive temperature.
     pub temperature: f64,
 }
 
@@ -32,6 +204,7 @@ impl Default for LabParams {
     fn default() -> Self {
         Self {
             dataset: "bloodmnist".into(),
+            backend: BackendPref::Auto,
             epochs: 10,
             limit: None,
             seed: 0,
@@ -45,124 +218,160 @@ impl Default for LabParams {
     }
 }
 
-/// The names of the parameters, as used in URLs and flags.
-pub const NAMES: [&str; 10] = [
-    "dataset",
-    "epochs",
-    "limit",
-    "seed",
-    "split_seed",
-    "labeled_ratio",
-    "held_out_ratio",
-    "batch_size",
-    "lr",
-    "temperature",
-];
-
-impl LabParams {
-    /// Set one parameter from text; the error says what was wrong.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
-            v.parse::<T>()
-                .map_err(|_| format!("{key}={v} is not a valid number"))
+fn check(spec: &ParamSpec, value: &str) -> Result<(), String> {
+    let name = spec.name;
+    let bad = || format!("{name}={value} is not a valid number");
+    match spec.kind {
+        Kind::Int { min, max } => {
+            let v: u64 = value.trim().parse().map_err(|_| bad())?;
+            if v < min || v > max {
+                return Err(format!("{name} must be between {min} and {max}, got {v}"));
+            }
         }
-        match key {
-            "dataset" => self.dataset = value.to_ascii_lowercase(),
-            "epochs" => self.epochs = num(key, value)?,
-            "limit" => {
-                self.limit = if value.is_empty() || value == "none" {
-                    None
-                } else {
-                    Some(num(key, value)?)
+        Kind::OptInt { min } => {
+            if !(value.is_empty() || value == "none") {
+                let v: u64 = value.trim().parse().map_err(|_| bad())?;
+                if v < min {
+                    return Err(format!("{name} must be at least {min} (or blank for all)"));
                 }
             }
-            "seed" => self.seed = num(key, value)?,
-            "split_seed" => self.split_seed = num(key, value)?,
-            "labeled_ratio" => self.labeled_ratio = num(key, value)?,
-            "held_out_ratio" => self.held_out_ratio = num(key, value)?,
-            "batch_size" => self.batch_size = num(key, value)?,
-            "lr" => self.lr = num(key, value)?,
-            "temperature" => self.temperature = num(key, value)?,
-            other => return Err(format!("unknown parameter '{other}'")),
         }
-        Ok(())
+        Kind::Float { min, max, open_min } => {
+            let v: f64 = value.trim().parse().map_err(|_| bad())?;
+            let low_ok = if open_min { v > min } else { v >= min };
+            if !v.is_finite() || !low_ok || v > max {
+                let lo = if open_min { "above" } else { "at least" };
+                return Err(format!("{name} must be {lo} {min} and at most {max}, got {value}"));
+            }
+        }
+        Kind::Choice(words) => {
+            if !words.contains(&value) && !(name == "backend" && value == "wgpu") {
+                return Err(format!("{name} must be one of {}, got '{value}'", words.join(", ")));
+            }
+        }
+        Kind::Text => {
+            if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(format!("{name} must be a bundle name (letters, digits, - and _), got '{value}'"));
+            }
+        }
     }
+    Ok(())
+}
 
-    /// Check ranges; the message names the offending parameter.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.epochs == 0 || self.epochs > 1000 {
-            return Err("epochs must be between 1 and 1000".into());
-        }
-        if self.batch_size < 2 || self.batch_size > 4096 {
-            return Err("batch_size must be between 2 and 4096".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr < 10.0) {
-            return Err("lr must be a positive number below 10".into());
-        }
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err("temperature must be positive".into());
-        }
-        if self.limit == Some(0) {
-            return Err("limit must be positive (or absent)".into());
-        }
-        Ok(())
-    }
-
-    /// Parse `a=1&b=2` over the defaults. Unknown keys are errors.
-    pub fn from_query(query: &str) -> Result<Self, String> {
+impl LabParams {
+    /// The defaults of a chapter (the shared ones where it says nothing).
+    pub fn for_chapter(slug: &str) -> Self {
         let mut p = Self::default();
+        if let Ok(info) = registry::chapter(slug) {
+            for (k, v) in info.defaults {
+                // The registry's own test checks that every default parses.
+                let _ = p.set(k, v);
+            }
+        }
+        p
+    }
+
+    /// Set one parameter from text, checking its type and range; the error names it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let spec = spec(key).ok_or_else(|| {
+            format!(
+                "unknown parameter '{key}'; the parameters are: {}",
+                PARAMS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        check(spec, value)?;
+        let int = || value.trim().parse::<u64>().unwrap_or_default();
+        let float = || value.trim().parse::<f64>().unwrap_or_default();
+        match key {
+            "dataset" => self.dataset = value.to_ascii_lowercase(),
+            "backend" => self.backend = value.parse()?,
+            "epochs" => self.epochs = int() as usize,
+            "limit" => {
+                self.limit = (!(value.is_empty() || value == "none")).then(|| int() as usize)
+            }
+            "seed" => self.seed = int(),
+            "split_seed" => self.split_seed = int(),
+            "labeled_ratio" => self.labeled_ratio = float(),
+            "held_out_ratio" => self.held_out_ratio = float(),
+            "batch_size" => self.batch_size = int() as usize,
+            "lr" => self.lr = float(),
+            "temperature" => self.temperature = float(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One parameter as text, as the URL writes it.
+    pub fn get(&self, key: &str) -> String {
+        match key {
+            "dataset" => self.dataset.clone(),
+            "backend" => match self.backend {
+                BackendPref::Auto => "auto",
+                BackendPref::Wgpu => "webgpu",
+                BackendPref::Cpu => "cpu",
+            }
+            .into(),
+            "epochs" => self.epochs.to_string(),
+            "limit" => self.limit.map(|l| l.to_string()).unwrap_or_default(),
+            "seed" => self.seed.to_string(),
+            "split_seed" => self.split_seed.to_string(),
+            "labeled_ratio" => self.labeled_ratio.to_string(),
+            "held_out_ratio" => self.held_out_ratio.to_string(),
+            "batch_size" => self.batch_size.to_string(),
+            "lr" => self.lr.to_string(),
+            "temperature" => self.temperature.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// Check every value against its range (for values set directly in code).
+    pub fn validate(&self) -> Result<(), String> {
+        for spec in PARAMS {
+            check(spec, &self.get(spec.name))?;
+        }
+        Ok(())
+    }
+
+    /// Parse `a=1&b=2` over a chapter's defaults. Unknown keys and bad values are
+    /// errors that name the parameter.
+    pub fn from_query(slug: &str, query: &str) -> Result<Self, String> {
+        let mut p = Self::for_chapter(slug);
         for pair in query.split('&').filter(|s| !s.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             p.set(k, v)?;
         }
-        p.validate()?;
         Ok(p)
     }
 
-    /// The parameters that differ from the defaults, as `a=1&b=2`.
-    pub fn to_query(&self) -> String {
+    /// The parameters that differ from a chapter's defaults, as `a=1&b=2`.
+    pub fn to_query(&self, slug: &str) -> String {
+        let d = Self::for_chapter(slug);
+        PARAMS
+            .iter()
+            .filter(|s| self.get(s.name) != d.get(s.name))
+            .map(|s| format!("{}={}", s.name, self.get(s.name)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The query with only the parameters that follow a reader from chapter to
+    /// chapter (the dataset and the backend), for the sidebar's links.
+    pub fn carried_query(&self) -> String {
         let d = Self::default();
-        let mut parts = Vec::new();
-        let mut push = |k: &str, v: String, dv: String| {
-            if v != dv {
-                parts.push(format!("{k}={v}"));
-            }
-        };
-        push("dataset", self.dataset.clone(), d.dataset.clone());
-        push("epochs", self.epochs.to_string(), d.epochs.to_string());
-        push(
-            "limit",
-            self.limit.map(|l| l.to_string()).unwrap_or_default(),
-            String::new(),
-        );
-        push("seed", self.seed.to_string(), d.seed.to_string());
-        push(
-            "split_seed",
-            self.split_seed.to_string(),
-            d.split_seed.to_string(),
-        );
-        push(
-            "labeled_ratio",
-            self.labeled_ratio.to_string(),
-            d.labeled_ratio.to_string(),
-        );
-        push(
-            "held_out_ratio",
-            self.held_out_ratio.to_string(),
-            d.held_out_ratio.to_string(),
-        );
-        push(
-            "batch_size",
-            self.batch_size.to_string(),
-            d.batch_size.to_string(),
-        );
-        push("lr", self.lr.to_string(), d.lr.to_string());
-        push(
-            "temperature",
-            self.temperature.to_string(),
-            d.temperature.to_string(),
-        );
-        parts.join("&")
+        ["dataset", "backend"]
+            .iter()
+            .filter(|k| self.get(k) != d.get(k))
+            .map(|k| format!("{k}={}", self.get(k)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// Whether two parameter sets train the same model, so one can continue the
+    /// other (only the number of epochs may differ).
+    pub fn same_model(&self, other: &Self) -> bool {
+        let mut a = self.clone();
+        a.epochs = other.epochs;
+        &a == other
     }
 }
 
@@ -172,30 +381,43 @@ mod tests {
 
     #[test]
     fn query_round_trip() {
-        let p = LabParams::from_query("epochs=1&limit=512&seed=7").unwrap();
+        let p = LabParams::from_query("supervised", "epochs=1&limit=512&seed=7&backend=cpu").unwrap();
         assert_eq!(p.epochs, 1);
         assert_eq!(p.limit, Some(512));
         assert_eq!(p.seed, 7);
-        assert_eq!(LabParams::from_query(&p.to_query()).unwrap(), p);
-        assert_eq!(LabParams::default().to_query(), "");
+        assert_eq!(p.backend, BackendPref::Cpu);
+        assert_eq!(LabParams::from_query("supervised", &p.to_query("supervised")).unwrap(), p);
+        assert_eq!(LabParams::default().to_query("supervised"), "");
+        assert_eq!(p.carried_query(), "backend=cpu");
     }
 
     #[test]
     fn bad_values_are_named() {
-        assert!(
-            LabParams::from_query("epochs=x")
-                .unwrap_err()
-                .contains("epochs")
-        );
-        assert!(
-            LabParams::from_query("nope=1")
-                .unwrap_err()
-                .contains("nope")
-        );
-        assert!(
-            LabParams::from_query("epochs=0")
-                .unwrap_err()
-                .contains("epochs")
-        );
+        for (q, name) in [
+            ("epochs=x", "epochs"),
+            ("nope=1", "nope"),
+            ("epochs=0", "epochs"),
+            ("epochs=-3", "epochs"),
+            ("lr=NaN", "lr"),
+            ("batch_size=0", "batch_size"),
+            ("held_out_ratio=0", "held_out_ratio"),
+            ("labeled_ratio=1.5", "labeled_ratio"),
+            ("backend=tpu", "backend"),
+            ("limit=0", "limit"),
+            ("dataset=../x", "dataset"),
+        ] {
+            let e = LabParams::from_query("supervised", q).unwrap_err();
+            assert!(e.contains(name), "{q}: {e}");
+        }
+    }
+
+    #[test]
+    fn same_model_ignores_epochs_only() {
+        let a = LabParams::default();
+        let mut b = a.clone();
+        b.epochs = 3;
+        assert!(a.same_model(&b));
+        b.seed = 1;
+        assert!(!a.same_model(&b));
     }
 }

@@ -4,131 +4,135 @@
 //! apart on the unit sphere, with no classifier at all. Transfer then puts a linear
 //! classifier on the encoder output (not after the projection head).
 
-use super::common::{LabError, LabEvent, Prepared, extract, transfer, umap_layouts};
-use super::params::LabParams;
-use super::supervised::ChapterOutput;
+use super::chapter::{Chapter, ChapterOutput, LocalBoxFuture, RunCtx};
+use super::error::LabError;
+use super::pipeline::{test_umaps, train_config, train_main, transfer_output};
+use super::registry::{ChapterInfo, Exercise};
 use crate::model::contrastive::{ContrastiveConvNet, ContrastiveConvNetConfig};
-use crate::platform::Compute;
 use crate::train::engine::{LossFn, all_params};
 use crate::train::losses::supcon;
-use crate::train::{Batch, RunControl, TrainConfig, Trainer};
+use crate::train::{Batch, Hooks, Trainer};
+use std::any::Any;
 
-/// The model and optimiser state kept between runs in a session.
+/// The chapter's registry entry.
+pub const INFO: ChapterInfo = ChapterInfo {
+    slug: "supcon",
+    title: "Supervised contrastive learning",
+    params: &[
+        "epochs",
+        "limit",
+        "seed",
+        "batch_size",
+        "lr",
+        "temperature",
+        "labeled_ratio",
+        "held_out_ratio",
+        "split_seed",
+        "backend",
+    ],
+    defaults: &[],
+    exercises: &[
+        Exercise {
+            label: "Temperature 0.01",
+            set: &[("temperature", "0.01")],
+        },
+        Exercise {
+            label: "Temperature 0.07",
+            set: &[("temperature", "0.07")],
+        },
+        Exercise {
+            label: "Temperature 0.5",
+            set: &[("temperature", "0.5")],
+        },
+        Exercise {
+            label: "Batch 32",
+            set: &[("batch_size", "32")],
+        },
+        Exercise {
+            label: "Batch 512",
+            set: &[("batch_size", "512")],
+        },
+    ],
+    loss_title: "SupCon loss while training (mean per example)",
+    make: Some(make),
+    built: true,
+};
+
+/// A fresh runner.
+pub fn make() -> Box<dyn Chapter> {
+    Box::<SupCon>::default()
+}
+
+/// The chapter, with the model it trained.
 #[derive(Default)]
-pub struct SupConState {
-    /// The trainer, if a run has started.
+pub struct SupCon {
+    /// The trainer, once a run has started.
     pub trainer: Option<Trainer<ContrastiveConvNet>>,
 }
 
-/// Run (or continue) the chapter.
-pub async fn run(
-    state: &mut SupConState,
-    prepared: &Prepared,
-    params: &LabParams,
-    compute: &Compute,
-    control: &RunControl,
-    observer: &mut dyn FnMut(LabEvent),
-) -> Result<ChapterOutput, LabError> {
-    let ds = &prepared.dataset;
-    let channels = ds.manifest.channels;
-    let train_device = compute.train_device();
-    let mut trainer = match state.trainer.take() {
-        Some(t) => t,
-        None => {
-            compute.device.seed(params.seed);
-            let model = ContrastiveConvNetConfig::new(channels).init(&train_device);
-            let cfg = TrainConfig {
-                epochs: params.epochs,
-                batch_size: params.batch_size,
-                lr: params.lr,
-                seed: params.seed,
+impl Chapter for SupCon {
+    fn info(&self) -> &'static ChapterInfo {
+        &INFO
+    }
+
+    fn run<'a>(&'a mut self, mut ctx: RunCtx<'a>) -> LocalBoxFuture<'a, Result<ChapterOutput, LabError>> {
+        Box::pin(async move {
+            let channels = ctx.prepared.dataset.manifest.channels;
+            let n_b = ctx.prepared.names_b.len();
+            let init = |ctx: &RunCtx<'_>| {
+                let model = ContrastiveConvNetConfig::new(channels).init(&ctx.compute.train_device());
+                let mut cfg = train_config(ctx);
                 // The notebook drops the last partial batch here.
-                drop_last: prepared.train_a.len() >= params.batch_size,
-                ..TrainConfig::default()
+                cfg.drop_last = ctx.prepared.train_a.len() >= ctx.params.batch_size;
+                Trainer::new(model, cfg, all_params::<ContrastiveConvNet>)
             };
-            Trainer::new(model, cfg, all_params::<ContrastiveConvNet>)
-        }
-    };
-    trainer.config.epochs = params.epochs;
-    let t = params.temperature;
-    let loss_fn = move |m: &ContrastiveConvNet, b: &Batch| {
-        supcon(m.project(b.images.clone()), b.labels.clone(), t)
-    };
-    let loss: &LossFn<ContrastiveConvNet> = &loss_fn;
-    observer(LabEvent::Stage {
-        name: "training the encoder with the SupCon loss",
-        fraction: 0.0,
-    });
-    let fit = trainer
-        .fit(
-            compute,
-            (&ds.train, &prepared.train_a),
-            Some((&ds.val, &prepared.dev_a)),
-            loss,
-            control,
-            &mut |e| {
-                observer(LabEvent::Train {
-                    phase: "train",
-                    event: e,
-                })
-            },
-        )
-        .await;
-    let model = trainer.model.clone();
-    let history = trainer.history.clone();
-    state.trainer = Some(trainer);
-    fit?;
+            let t = ctx.params.temperature;
+            let loss_fn = move |m: &ContrastiveConvNet, b: &Batch| {
+                supcon(m.project(b.images.clone()), b.labels.clone(), t)
+            };
+            let loss: &LossFn<ContrastiveConvNet> = &loss_fn;
+            let (model, history) = train_main(
+                &mut self.trainer,
+                &init,
+                loss,
+                &mut Hooks::none(),
+                "training the encoder with the SupCon loss",
+                &mut ctx,
+            )
+            .await?;
+            let umaps = test_umaps(
+                &model,
+                &["flat conv", "encoder", "contrastive"],
+                &|m: &ContrastiveConvNet, x| m.features(x).to_vec(),
+                &mut ctx,
+                (0.5, 0.7),
+            )
+            .await?;
+            let device = ctx.compute.train_device();
+            let seed = ctx.params.seed;
+            let fresh_head = || {
+                device.seed(seed.wrapping_add(7));
+                model.clone().reset_head(n_b, &device)
+            };
+            let untrained = || {
+                device.seed(seed.wrapping_add(99));
+                ContrastiveConvNetConfig::new(channels)
+                    .init(&device)
+                    .reset_head(n_b, &device)
+            };
+            transfer_output(history, umaps, &fresh_head, &untrained, &mut ctx).await
+        })
+    }
 
-    observer(LabEvent::Stage {
-        name: "extracting test features",
-        fraction: 0.5,
-    });
-    let feats = extract(
-        &model,
-        compute,
-        &ds.test,
-        &prepared.test,
-        control,
-        &["flat conv", "encoder", "contrastive"],
-        &|m: &ContrastiveConvNet, x| m.features(x).to_vec(),
-    )
-    .await?;
-    let umaps = umap_layouts(
-        &feats,
-        &prepared.test,
-        params.seed,
-        control,
-        observer,
-        (0.55, 0.7),
-    )
-    .await?;
+    fn reset(&mut self) {
+        self.trainer = None;
+    }
 
-    let n_b = prepared.names_b.len();
-    let device = train_device.clone();
-    let trained = model.clone();
-    let fresh_head = move || {
-        device.seed(params.seed.wrapping_add(7));
-        trained.clone().reset_head(n_b, &device)
-    };
-    let device2 = train_device.clone();
-    let untrained = move || {
-        device2.seed(params.seed.wrapping_add(99));
-        ContrastiveConvNetConfig::new(channels)
-            .init(&device2)
-            .reset_head(n_b, &device2)
-    };
-    let (probe, curves) = transfer(
-        &fresh_head,
-        &untrained,
-        prepared,
-        params,
-        compute,
-        control,
-        observer,
-        (0.7, 1.0),
-    )
-    .await?;
-    Ok(ChapterOutput::new(
-        history, None, probe, umaps, curves, prepared,
-    ))
+    fn epochs_trained(&self) -> usize {
+        self.trainer.as_ref().map_or(0, Trainer::epochs_done)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }

@@ -72,3 +72,8 @@ pub async fn cache_get(_url: &str) -> Option<Vec<u8>> {
 
 /// Natively there is no cache: nothing is stored.
 pub async fn cache_put(_url: &str, _bytes: &[u8]) {}
+
+/// Natively a "download" is a file in the working directory.
+pub fn save_file(name: &str, bytes: &[u8], _mime: &str) -> Result<(), String> {
+    std::fs::write(name, bytes).map_err(|e| format!("writing {name}: {e}"))
+}

@@ -216,3 +216,26 @@ async fn read_body(
     }
     Ok(out)
 }
+
+/// Offer `bytes` to the user as a downloaded file called `name`.
+pub fn save_file(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
+    let array = js_sys::Array::of1(&Uint8Array::from(bytes));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &opts)
+        .map_err(|e| js_err("making the file", e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| js_err("making the file", e))?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let a = document
+        .create_element("a")
+        .map_err(|e| js_err("making the link", e))?
+        .dyn_into::<web_sys::HtmlAnchorElement>()
+        .map_err(|_| "not an anchor".to_string())?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}

@@ -6,8 +6,10 @@
 //! Calling [`Trainer::fit`] again continues from the current weights and optimiser
 //! state, as re-running a notebook cell does.
 
-use super::batcher::{Batch, View, batch_positions, make_batch};
-use crate::data::SplitData;
+use super::batcher::{Batch, batch_positions};
+use super::clip_grad::clip_global_norm;
+use super::source::BatchSource;
+pub use super::control::{Control, RunControl, TrainError};
 use crate::data::rng::NumpyRng;
 use crate::platform::{self, Compute};
 use burn::module::Module;
@@ -15,8 +17,6 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Optimiser and schedule settings; the defaults are the notebook's.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -33,6 +33,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Drop the last partial training batch (the notebook does for SupCon and transfer).
     pub drop_last: bool,
+    /// Clip the gradients to this global L2 norm before each step (DINO uses 3.0).
+    pub grad_clip_norm: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -44,83 +46,9 @@ impl Default for TrainConfig {
             weight_decay: 1e-5,
             seed: 0,
             drop_last: false,
+            grad_clip_norm: None,
         }
     }
-}
-
-/// What the user wants the loop to do; checked before every step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// Keep going.
-    Run,
-    /// Wait without stepping.
-    Pause,
-    /// Stop at the next step boundary.
-    Cancel,
-}
-
-/// A shareable handle to pause, resume or cancel a run.
-#[derive(Clone, Debug, Default)]
-pub struct RunControl(Arc<AtomicU8>);
-
-impl RunControl {
-    /// Set the wanted state.
-    pub fn set(&self, c: Control) {
-        self.0.store(
-            match c {
-                Control::Run => 0,
-                Control::Pause => 1,
-                Control::Cancel => 2,
-            },
-            Ordering::SeqCst,
-        );
-    }
-
-    /// The wanted state.
-    pub fn get(&self) -> Control {
-        match self.0.load(Ordering::SeqCst) {
-            1 => Control::Pause,
-            2 => Control::Cancel,
-            _ => Control::Run,
-        }
-    }
-
-    /// Wait while paused; `Err(Cancelled)` once cancelled.
-    pub async fn checkpoint(&self) -> Result<(), TrainError> {
-        loop {
-            match self.get() {
-                Control::Run => return Ok(()),
-                Control::Cancel => return Err(TrainError::Cancelled),
-                Control::Pause => platform::sleep_ms(50).await,
-            }
-        }
-    }
-}
-
-/// Why a run stopped early.
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
-pub enum TrainError {
-    /// The user cancelled; the weights are those of the last finished step.
-    #[error("cancelled")]
-    Cancelled,
-    /// The loss became NaN or infinite.
-    #[error(
-        "the loss became {value} at epoch {epoch}, step {step}; training stopped (try a lower learning rate)"
-    )]
-    NonFinite {
-        /// 1-based epoch.
-        epoch: usize,
-        /// 1-based step within the epoch.
-        step: usize,
-        /// The value read.
-        value: f64,
-    },
-    /// The device failed, e.g. a lost GPU.
-    #[error("the compute device failed: {0}")]
-    Device(String),
-    /// Nothing to train on.
-    #[error("{0}")]
-    Data(String),
 }
 
 /// Progress reports.
@@ -199,6 +127,28 @@ pub fn all_params<M: Module>(model: &M, grads: Gradients) -> GradientsParams {
     GradientsParams::from_grads(grads, model)
 }
 
+/// A per-batch transform on the device (augmentations, extra views), given the
+/// loop's seeded augmentation generator.
+pub type Transform<'a> = &'a dyn Fn(Batch, &mut NumpyRng) -> Batch;
+
+/// What a chapter can add to the loop without writing its own.
+pub struct Hooks<'a, M> {
+    /// Applied to every training batch before the loss.
+    pub transform: Option<Transform<'a>>,
+    /// Called after every optimiser step with the new weights (an EMA teacher).
+    pub after_step: Option<&'a mut dyn FnMut(&M)>,
+}
+
+impl<M> Hooks<'_, M> {
+    /// No transform, no after-step hook.
+    pub fn none() -> Self {
+        Self {
+            transform: None,
+            after_step: None,
+        }
+    }
+}
+
 /// A model with its optimiser state and history.
 pub struct Trainer<M: Module + Clone> {
     /// The current weights (on the autodiff device).
@@ -210,6 +160,7 @@ pub struct Trainer<M: Module + Clone> {
     /// What has happened so far.
     pub history: History,
     rng: NumpyRng,
+    aug_rng: NumpyRng,
 }
 
 /// Read a tensor's values back asynchronously, as f32 in row-major order.
@@ -239,6 +190,7 @@ impl<M: Module + Clone> Trainer<M> {
             .with_epsilon(1e-8)
             .init();
         let rng = NumpyRng::new(config.seed);
+        let aug_rng = NumpyRng::new(config.seed.wrapping_add(0x5eed));
         Self {
             model,
             optim,
@@ -246,6 +198,7 @@ impl<M: Module + Clone> Trainer<M> {
             config,
             history: History::default(),
             rng,
+            aug_rng,
         }
     }
 
@@ -255,17 +208,20 @@ impl<M: Module + Clone> Trainer<M> {
     }
 
     /// Train for `config.epochs` more epochs on `train`, measuring `dev` after each.
+    /// A non-finite loss stops the run before the optimiser step, so the weights
+    /// are those from before that step.
     #[allow(clippy::too_many_arguments)]
     pub async fn fit(
         &mut self,
         compute: &Compute,
-        train: (&SplitData, &View),
-        dev: Option<(&SplitData, &View)>,
+        train: &dyn BatchSource,
+        dev: Option<&dyn BatchSource>,
         loss: &LossFn<M>,
         control: &RunControl,
+        hooks: &mut Hooks<'_, M>,
         observer: &mut dyn FnMut(&TrainEvent),
     ) -> Result<(), TrainError> {
-        let (train_split, train_view) = train;
+        let train_view = train;
         if train_view.is_empty() {
             return Err(TrainError::Data("the training split is empty".into()));
         }
@@ -298,9 +254,15 @@ impl<M: Module + Clone> Trainer<M> {
             let mut seen = 0usize;
             for (s, positions) in batches.iter().enumerate() {
                 control.checkpoint().await?;
-                let batch = make_batch(train_split, train_view, positions, &train_device);
+                let mut batch = train.batch(positions, &train_device);
+                if let Some(t) = hooks.transform {
+                    batch = t(batch, &mut self.aug_rng);
+                }
                 let l = loss(&self.model, &batch);
-                let grads = (self.select)(&self.model, l.backward());
+                let mut grads = (self.select)(&self.model, l.backward());
+                if let Some(max) = self.config.grad_clip_norm {
+                    clip_global_norm(&self.model, &mut grads, max);
+                }
                 let value = read_scalar(l).await?;
                 if !value.is_finite() {
                     return Err(TrainError::NonFinite {
@@ -310,6 +272,9 @@ impl<M: Module + Clone> Trainer<M> {
                     });
                 }
                 self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
+                if let Some(after) = hooks.after_step.as_mut() {
+                    after(&self.model);
+                }
                 loss_sum += value * batch.len as f64;
                 seen += batch.len;
                 steps_done += 1;
@@ -327,10 +292,9 @@ impl<M: Module + Clone> Trainer<M> {
             }
             let seconds = (platform::now_ms() - t0) / 1000.0;
             let dev_loss = match dev {
-                Some((split, view)) if !view.is_empty() => Some(
-                    self.evaluate_loss(compute, split, view, loss, control)
-                        .await?,
-                ),
+                Some(source) if !source.is_empty() => {
+                    Some(self.evaluate_loss(compute, source, loss, control).await?)
+                }
                 _ => None,
             };
             let stats = EpochStats {
@@ -351,17 +315,16 @@ impl<M: Module + Clone> Trainer<M> {
     pub async fn evaluate_loss(
         &self,
         compute: &Compute,
-        split: &SplitData,
-        view: &View,
+        source: &dyn BatchSource,
         loss: &LossFn<M>,
         control: &RunControl,
     ) -> Result<f64, TrainError> {
         let model = self.model.valid();
         let mut sum = 0.0;
         let mut n = 0usize;
-        for positions in batch_positions(view.len(), 256, None, false) {
+        for positions in batch_positions(source.len(), 256, None, false) {
             control.checkpoint().await?;
-            let batch = make_batch(split, view, &positions, &compute.device);
+            let batch = source.batch(&positions, &compute.device);
             let value = read_scalar(loss(&model, &batch)).await?;
             sum += value * batch.len as f64;
             n += batch.len;
@@ -371,20 +334,19 @@ impl<M: Module + Clone> Trainer<M> {
     }
 }
 
-/// Run `f` over a view in evaluation batches and collect one row of floats per example
+/// Run `f` over a source in evaluation batches and collect one row of floats per example
 /// for each output, reading back asynchronously.
 pub async fn collect_rows<M: Module>(
     model: &M,
     compute: &Compute,
-    split: &SplitData,
-    view: &View,
+    source: &dyn BatchSource,
     control: &RunControl,
     f: &dyn Fn(&M, Tensor<4>) -> Vec<Tensor<2>>,
 ) -> Result<Vec<Vec<f32>>, TrainError> {
     let mut outs: Vec<Vec<f32>> = Vec::new();
-    for positions in batch_positions(view.len(), 256, None, false) {
+    for positions in batch_positions(source.len(), 256, None, false) {
         control.checkpoint().await?;
-        let batch = make_batch(split, view, &positions, &compute.device);
+        let batch = source.batch(&positions, &compute.device);
         let tensors = f(model, batch.images);
         if outs.is_empty() {
             outs = vec![Vec::new(); tensors.len()];

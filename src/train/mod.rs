@@ -1,8 +1,15 @@
-//! Training: batches, losses and the shared async loop.
+//! Training: batches, losses, the loop every chapter shares, and heads on cached
+//! features.
 
 pub mod batcher;
+pub mod clip_grad;
+pub mod control;
 pub mod engine;
+pub mod head;
 pub mod losses;
+pub mod source;
 
 pub use batcher::{Batch, View};
-pub use engine::{RunControl, TrainConfig, TrainError, TrainEvent, Trainer};
+pub use control::{Control, RunControl, TrainError};
+pub use engine::{Hooks, TrainConfig, TrainEvent, Trainer};
+pub use source::{BatchSource, Features, Images};

@@ -1,8 +1,9 @@
 //! `#/data`: the images, the lab's split, and where the data comes from.
 
 use super::canvas;
-use super::state::{AppState, BUNDLED, DataState, current_params, page_params, set_query};
+use super::state::{AppState, DataState, current_params};
 use super::text;
+use super::widgets::{DatasetPicker, ParamsForm};
 use crate::data::splits::SplitConfig;
 use crate::lab::data::{samples_per_class, split_report};
 
@@ -13,15 +14,8 @@ use leptos::prelude::*;
 #[component]
 pub fn DataPage() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let params = page_params(state);
-    let current = move || current_params(params);
-    let update = move |key: &'static str, value: String| {
-        let mut p = current();
-        if p.set(key, &value).is_ok() {
-            set_query("data", &p.to_query());
-            state.route.update(|r| r.query = p.to_query());
-        }
-    };
+    let params = state.page_params("data");
+    let current = move || current_params("data", params);
     let canvas_ref = NodeRef::<html::Canvas>::new();
     Effect::new(move |_| {
         let p = current();
@@ -50,64 +44,22 @@ pub fn DataPage() -> impl IntoView {
             <h2>"The data and the lab's splits"</h2>
             <div class="prose" inner_html=text::DATA_INTRO></div>
             {move || params.get().err().map(|e| view! { <p class="error">"Bad URL parameter: " {e}</p> })}
-            <div class="controls">
-                <label>"Dataset "
-                    <select data-testid="dataset" on:change=move |ev| update("dataset", event_target_value(&ev))>
-                        {BUNDLED.iter().map(|n| {
-                            let n = n.to_string();
-                            let selected = { let n = n.clone(); move || current().dataset == n };
-                            view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Labelled ratio "
-                    <input type="number" step="0.05" min="0.01" max="1" data-testid="labeled-ratio"
-                        prop:value=move || current().labeled_ratio.to_string()
-                        on:change=move |ev| update("labeled_ratio", event_target_value(&ev))/>
-                </label>
-                <label>"Held-out ratio "
-                    <input type="number" step="0.05" min="0.01" max="0.99" data-testid="held-out-ratio"
-                        prop:value=move || current().held_out_ratio.to_string()
-                        on:change=move |ev| update("held_out_ratio", event_target_value(&ev))/>
-                </label>
-                <label>"Split seed "
-                    <input type="number" step="1" min="0" data-testid="split-seed"
-                        prop:value=move || current().split_seed.to_string()
-                        on:change=move |ev| update("split_seed", event_target_value(&ev))/>
-                </label>
-            </div>
-            {move || {
-                let p = current();
-                match state.datasets.with(|d| d.get(&p.dataset).cloned()) {
-                    None | Some(DataState::Loading(_)) => {
-                        let msg = state.datasets.with(|d| match d.get(&p.dataset) {
-                            Some(DataState::Loading(m)) => m.clone(),
-                            _ => "starting".into(),
-                        });
-                        view! { <div class="loading" data-testid="data-loading"><progress/>" " {msg}</div> }.into_any()
-                    }
-                    Some(DataState::Failed(e)) => {
-                        let name = p.dataset.clone();
-                        view! {
-                            <div class="error" data-testid="data-error">
-                                <p>"The dataset could not be loaded: " {e}</p>
-                                <button data-testid="retry" on:click=move |_| state.retry_dataset(&name)>"Retry"</button>
-                            </div>
-                        }.into_any()
-                    }
-                    Some(DataState::Ready(ds)) => {
-                        let m = ds.manifest.clone();
-                        view! {
-                            <p data-testid="data-ready">
-                                {format!("{}: {} ({} classes, {} channel{}, {}×{} px). Official splits: train {}, val {}, test {}.",
-                                    m.title, m.description, m.class_names.len(), m.channels,
-                                    if m.channels == 1 { "" } else { "s" }, m.size, m.size,
-                                    m.train.count, m.val.count, m.test.count)}
-                                {m.source.subset.clone().map(|s| format!(" This bundle is a subset: {s}."))}
-                            </p>
-                        }.into_any()
-                    }
+            <DatasetPicker slug="data" params=params/>
+            <ParamsForm slug="data" names=crate::lab::data::INFO.params params=params/>
+            {move || match state.datasets.with(|d| d.get(&current().dataset).cloned()) {
+                Some(DataState::Ready(ds)) => {
+                    let m = ds.manifest.clone();
+                    Some(view! {
+                        <p data-testid="data-ready">
+                            {format!("{}: {} ({} classes, {} channel{}, {}×{} px). Official splits: train {}, val {}, test {}.",
+                                m.title, m.description, m.class_names.len(), m.channels,
+                                if m.channels == 1 { "" } else { "s" }, m.size, m.size,
+                                m.train.count, m.val.count, m.test.count)}
+                            {m.source.subset.clone().map(|s| format!(" This bundle is a subset: {s}."))}
+                        </p>
+                    })
                 }
+                _ => None,
             }}
             <h3>"Five training images per class"</h3>
             <canvas node_ref=canvas_ref data-testid="samples" width="10" height="10"></canvas>

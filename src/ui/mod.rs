@@ -1,13 +1,17 @@
-//! The web app: Leptos views, kept thin over [`crate::lab`].
+//! The web app: Leptos views, kept thin over [`crate::lab`]. The routes, the
+//! sidebar and the not-built page all come from the chapter registry.
 
 pub mod canvas;
-pub mod chapter_page;
-pub mod clip_page;
+pub mod chapters;
+pub mod clip_panel;
 pub mod data_page;
+pub mod runs;
+pub mod shell;
 pub mod state;
 pub mod text;
+pub mod widgets;
 
-use crate::lab::CHAPTERS;
+use crate::lab::{self, CHAPTERS};
 use crate::platform::{self, BackendPref};
 use leptos::prelude::*;
 use state::{AppState, Route};
@@ -18,10 +22,19 @@ pub fn mount() {
     leptos::mount::mount_to_body(App);
 }
 
-/// The whole page: sidebar, device badge and the current chapter.
+/// Ask the user a yes/no question (a native dialog); `false` when it cannot be asked.
+pub fn confirm(message: &str) -> bool {
+    web_sys::window()
+        .and_then(|w| w.confirm_with_message(message).ok())
+        .unwrap_or(false)
+}
+
+/// The whole page: sidebar, header with the device and the active run, and the
+/// current chapter.
 #[component]
 pub fn App() -> impl IntoView {
     let state = AppState {
+        runs: runs::Runs::new(),
         compute: RwSignal::new(None),
         datasets: RwSignal::new(Default::default()),
         route: RwSignal::new(Route::current()),
@@ -39,24 +52,25 @@ pub fn App() -> impl IntoView {
             )))),
         }
     });
+    // Only a change of chapter re-renders the page; a change of parameters does not.
+    let slug = Memo::new(move |_| state.route.with(|r| r.slug.clone()));
     view! {
         <div class="layout">
             <Sidebar/>
             <main>
                 <header class="topbar">
                     <h1>"replab"</h1>
+                    <RunIndicator/>
                     <DeviceBadge/>
                 </header>
                 {move || {
-                    let route = state.route.get();
-                    match route.slug.as_str() {
-                        "data" => view! { <data_page::DataPage/> }.into_any(),
-                        "supervised" | "supcon" => {
-                            let slug = route.slug.clone();
-                            view! { <chapter_page::ChapterPage slug=slug/> }.into_any()
-                        }
-                        "clip" => view! { <clip_page::ClipPage/> }.into_any(),
-                        other => view! { <NotBuilt slug=other.to_string()/> }.into_any(),
+                    let slug = slug.get();
+                    if slug == "data" {
+                        return view! { <data_page::DataPage/> }.into_any();
+                    }
+                    match shell::is_shell_chapter(&slug) {
+                        Some(info) => view! { <shell::ChapterShell info=info/> }.into_any(),
+                        None => view! { <NotBuilt slug=slug/> }.into_any(),
                     }
                 }}
             </main>
@@ -68,7 +82,7 @@ pub fn App() -> impl IntoView {
 fn Sidebar() -> impl IntoView {
     let state = expect_context::<AppState>();
     view! {
-        <nav class="sidebar">
+        <nav class="sidebar" aria-label="Chapters">
             <p class="brand">"Representation learning, step by step"</p>
             <ol>
                 {CHAPTERS
@@ -85,9 +99,13 @@ fn Sidebar() -> impl IntoView {
                             }
                             cls
                         };
+                        let href = move || {
+                            let q = state.carried_query();
+                            if q.is_empty() { format!("#/{slug}") } else { format!("#/{slug}?{q}") }
+                        };
                         view! {
                             <li class=class>
-                                <a href=format!("#/{slug}")>{c.title}</a>
+                                <a href=href data-testid=format!("nav-{slug}")>{c.title}</a>
                                 {(!c.built).then(|| view! { <span class="soon">" (not built yet)"</span> })}
                             </li>
                         }
@@ -95,6 +113,27 @@ fn Sidebar() -> impl IntoView {
                     .collect_view()}
             </ol>
         </nav>
+    }
+}
+
+/// The active run, on every page: its chapter, stage, progress and a Cancel.
+#[component]
+fn RunIndicator() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let runs = state.runs;
+    view! {
+        <div class="run-indicator" role="status" aria-live="polite" data-testid="run-indicator">
+            {move || runs.active.get().and_then(|slug| {
+                let slot = runs.slot(slug)?;
+                let title = lab::chapter(slug).map(|c| c.title).unwrap_or(slug);
+                Some(view! {
+                    <a href=format!("#/{slug}")>{format!("Running: {title}")}</a>
+                    " " <progress max="1" prop:value=move || slot.progress.get()></progress>
+                    " " <span class="stage">{move || slot.stage.get()}</span>
+                    " " <button data-testid="indicator-cancel" on:click=move |_| runs.cancel()>"Cancel"</button>
+                })
+            })}
+        </div>
     }
 }
 
@@ -115,18 +154,22 @@ fn DeviceBadge() -> impl IntoView {
     }
 }
 
+/// A chapter that is planned but not built, or a route that names no chapter.
 #[component]
 fn NotBuilt(slug: String) -> impl IntoView {
-    let title = crate::lab::chapter(&slug)
-        .map(|c| c.title.to_string())
-        .unwrap_or_else(|| format!("No chapter called '{slug}'"));
+    let known = lab::chapter(&slug);
+    let (title, message) = match &known {
+        Ok(c) => (
+            c.title.to_string(),
+            "This chapter is not built yet. It is part of the plan (the sidebar shows the order of the walkthrough); there is nothing to run here today.".to_string(),
+        ),
+        Err(e) => (format!("No chapter called '{slug}'"), format!("{e}.")),
+    };
+    let class = if known.is_ok() { "notice not-built" } else { "notice unknown" };
     view! {
         <section class="chapter">
             <h2>{title}</h2>
-            <p data-testid="status">"idle"</p>
-            <p class="notice">
-                "This chapter is not built yet. It is part of the plan (see the sidebar for the order of the walkthrough), but there is nothing here to run today. The data, supervised, SupCon and CLIP chapters work."
-            </p>
+            <p class=class data-testid="route-notice">{message}</p>
         </section>
     }
 }

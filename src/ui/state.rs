@@ -3,6 +3,7 @@
 use crate::data::{Dataset, Manifest};
 use crate::lab::LabParams;
 use crate::platform::{self, Compute};
+use crate::train::RunControl;
 use leptos::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub enum DataState {
 /// Shared application state, provided as context.
 #[derive(Clone, Copy)]
 pub struct AppState {
+    /// Every chapter's runs.
+    pub runs: super::runs::Runs,
     /// The chosen compute device, once probed.
     pub compute: RwSignal<Option<Compute>>,
     /// Datasets by name.
@@ -192,53 +195,73 @@ async fn load_bundle(name: &str, mut report: impl FnMut(String)) -> Result<Datas
     .map_err(|e| e.to_string())
 }
 
-/// Parse the route's query into parameters, reporting errors instead of panicking.
-pub fn params_of(route: &Route) -> Result<LabParams, String> {
-    LabParams::from_query(&route.query)
-}
-
-/// A page's view of the route's parameters: the parsed parameters, kept in step
-/// with the URL, and their dataset loading in the background.
-pub fn page_params(state: AppState) -> Memo<Result<LabParams, String>> {
-    let params = Memo::new(move |_| params_of(&state.route.get()));
-    Effect::new(move |_| {
-        if let Some(Ok(p)) = params.try_get() {
-            state.ensure_dataset(&p.dataset);
-        }
-    });
-    params
-}
-
-/// The current parameters, or the defaults while the URL is invalid.
-/// `try_get`: effects can still be queued when a route change disposes the page.
-pub fn current_params(params: Memo<Result<LabParams, String>>) -> LabParams {
-    params.try_get().and_then(Result::ok).unwrap_or_default()
-}
-
 impl AppState {
-    /// Set one parameter of page `slug` if the result is valid, updating the URL.
-    pub fn update_param(&self, slug: &str, mut p: LabParams, key: &str, value: &str) {
-        if p.set(key, value).is_ok() && p.validate().is_ok() {
-            let q = p.to_query();
-            set_query(slug, &q);
-            self.route.update(|r| r.query = q);
+    /// Load the dataset if needed and wait for it; a failed download or a cancel
+    /// ends the wait with the reason.
+    pub async fn wait_dataset(&self, name: &str, control: &RunControl) -> Result<Arc<Dataset>, String> {
+        self.ensure_dataset(name);
+        loop {
+            match self.datasets.with_untracked(|d| d.get(name).cloned()) {
+                Some(DataState::Ready(ds)) => return Ok(ds),
+                Some(DataState::Failed(e)) => {
+                    return Err(format!("dataset {name} could not be loaded: {e} (press Retry)"));
+                }
+                _ => {}
+            }
+            control.checkpoint().await.map_err(|e| e.to_string())?;
+            platform::sleep_ms(50).await;
         }
     }
 
-    /// What a run needs: valid parameters, the chosen device and the loaded dataset,
-    /// or the reason it cannot start yet.
-    pub fn run_inputs(
-        &self,
-        params: Result<LabParams, String>,
-    ) -> Result<(LabParams, Compute, Arc<Dataset>), String> {
-        let p = params?;
-        let compute = self
-            .compute
-            .get_untracked()
-            .ok_or("the compute device is still being probed; try again in a moment")?;
-        let ds = self
-            .dataset(&p.dataset)
-            .ok_or("the dataset is not loaded yet")?;
-        Ok((p, compute, ds))
+    /// The parameters of page `slug` from the URL, kept in step with it, with the
+    /// page's dataset loading in the background.
+    pub fn page_params(&self, slug: &'static str) -> Memo<Result<LabParams, String>> {
+        let route = self.route;
+        let params = Memo::new(move |_| {
+            route.with(|r| {
+                if r.slug == slug {
+                    LabParams::from_query(slug, &r.query)
+                } else {
+                    Ok(LabParams::for_chapter(slug))
+                }
+            })
+        });
+        let this = *self;
+        Effect::new(move |_| {
+            if let Some(Ok(p)) = params.try_get() {
+                this.ensure_dataset(&p.dataset);
+            }
+        });
+        params
     }
+
+    /// Set one parameter of page `slug`, updating the URL; a value that does not
+    /// parse or is out of range is refused with a message naming it.
+    pub fn update_param(&self, slug: &str, key: &str, value: &str) -> Result<(), String> {
+        let query = self.route.with_untracked(|r| r.query.clone());
+        let mut p = LabParams::from_query(slug, &query).unwrap_or_else(|_| LabParams::for_chapter(slug));
+        p.set(key, value)?;
+        let q = p.to_query(slug);
+        set_query(slug, &q);
+        self.route.update(|r| r.query = q);
+        Ok(())
+    }
+
+    /// The parameters that follow the reader between chapters (dataset, backend).
+    pub fn carried_query(&self) -> String {
+        self.route.with(|r| {
+            LabParams::from_query(&r.slug, &r.query)
+                .map(|p| p.carried_query())
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// The current parameters, or the chapter's defaults while the URL is invalid.
+/// `try_get`: effects can still be queued when a route change disposes the page.
+pub fn current_params(slug: &str, params: Memo<Result<LabParams, String>>) -> LabParams {
+    params
+        .try_get()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| LabParams::for_chapter(slug))
 }

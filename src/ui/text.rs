@@ -17,7 +17,7 @@ pub const DATA_SPLIT: &str = r#"
 pub const SUPERVISED_INTRO: &str = r#"
 <p>A <strong>representation</strong> is what a network turns an image into before it makes a decision: a vector of numbers, here 128 of them. Nobody tells the network what those numbers should mean. Training only asks that a linear classifier on top of them gets the labels right, and whatever helps with that is what the encoder learns to compute.</p>
 <p>The network is the notebook's small ConvNet. Three blocks of <em>3×3 convolution → batch normalisation → ReLU → 2×2 max-pooling</em> shrink the image from 28×28 to 14×14, 7×7 and finally 3×3 with 128 channels. Those 1,152 numbers are flattened and mapped to the 128-dimensional <em>encoder</em> output. Before the classifier the features are batch-normalised and projected onto the unit sphere, so the classifier can only use their direction, not their length.</p>
-<p>Press <em>Run</em> to train on split A with AdamW (learning rate 10⁻⁴, batch 128). Running again continues from the current weights, as re-running a notebook cell does; <em>Reset</em> starts from scratch. The chart shows the loss of every step (faint, smoothed) and the mean training and dev loss of every epoch. These are mean <em>per-example</em> losses. The notebook divides a sum of batch means by the number of examples, so its plotted values are smaller than these by roughly the batch size; the shape of the curves is the same.</p>
+<p>Press <em>Run</em> to train on split A with AdamW (learning rate 10⁻⁴, batch 128). <em>Run</em> always starts from a fresh, seeded network, so a run can be reproduced from its link; once a run has finished, <em>Continue training</em> trains the same network further, as re-running a notebook cell does, and <em>Reset</em> forgets it. A run belongs to the whole app: you can read other chapters while it trains, and the header shows it and can cancel it from anywhere. The chart shows the loss of every step (faint, smoothed) and the mean training and dev loss of every epoch. These are mean <em>per-example</em> losses. The notebook divides a sum of batch means by the number of examples, so its plotted values are smaller than these by roughly the batch size; the shape of the curves is the same.</p>
 "#;
 
 /// `#/supervised` and `#/supcon`, above the UMAPs.
@@ -71,3 +71,39 @@ pub const CLIP_PROBE: &str = r#"
 <p>The encoder stays frozen. We embed a sample of the held-out classes (train B and dev B) and of the test split, then ask two questions. First, <strong>what does the space look like?</strong> The UMAP below lays out the 512-dimensional test embeddings in two; held-out classes are ringed, and hovering a point shows its image. Second, <strong>how much does a linear read-out recover?</strong> The notebook trains a linear head with AdamW (learning rate 10⁻³, weight decay 10⁻⁴, batches of 128) for the chosen number of epochs; because the encoder never changes, we train that head on the cached embeddings, which gives the same result for a fraction of the cost. The converged probe then solves the same problem to optimality with L-BFGS, so the number measures the representation rather than the optimiser.</p>
 <p>On the CPU one image takes a noticeable fraction of a second, so the default sample is small and the page quotes the expected time before you start. On a GPU the default is larger. Compare the numbers with the converged probes of the earlier chapters: same held-out classes, same protocol.</p>
 "#;
+
+/// The texts of a chapter page, in page order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChapterText {
+    /// At the top.
+    pub intro: &'static str,
+    /// Above the charts.
+    pub features: &'static str,
+    /// Below the charts, about transfer.
+    pub transfer: &'static str,
+    /// Above the exercise buttons.
+    pub exercises: &'static str,
+}
+
+/// The texts of the chapter `slug` (empty for a chapter without a page).
+pub fn chapter(slug: &str) -> ChapterText {
+    match slug {
+        "supervised" => ChapterText {
+            intro: SUPERVISED_INTRO,
+            features: FEATURES,
+            transfer: TRANSFER,
+            exercises: SUPERVISED_EXERCISES,
+        },
+        "supcon" => ChapterText {
+            intro: SUPCON_INTRO,
+            features: FEATURES,
+            transfer: TRANSFER,
+            exercises: SUPCON_EXERCISES,
+        },
+        "clip" => ChapterText {
+            intro: CLIP_INTRO,
+            ..ChapterText::default()
+        },
+        _ => ChapterText::default(),
+    }
+}

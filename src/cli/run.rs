@@ -1,0 +1,218 @@
+//! `replab run CHAPTER...`: the same chapters the page runs, with flags made from
+//! the lab's parameter table, writing `results.json` and every chart as PNG.
+
+use super::load_dataset;
+use anyhow::{Context, Result, anyhow};
+use clap::{Arg, ArgMatches, Args, FromArgMatches};
+use indicatif::{ProgressBar, ProgressStyle};
+use replab::lab::clip::Clip;
+use replab::lab::params::PARAMS;
+use replab::lab::{self, ChapterResult, LabEvent, LabParams};
+use replab::platform::{self, BackendPref};
+use replab::train::{RunControl, TrainEvent};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// The parameters given on the command line, as `(name, text)`; each is checked
+/// by the same code that checks a URL.
+#[derive(Clone, Debug, Default)]
+pub struct ParamArgs(Vec<(&'static str, String)>);
+
+impl FromArgMatches for ParamArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self(
+            PARAMS
+                .iter()
+                .filter_map(|p| m.get_one::<String>(p.name).map(|v| (p.name, v.clone())))
+                .collect(),
+        ))
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for ParamArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        PARAMS.iter().fold(cmd, |cmd, p| {
+            cmd.arg(
+                Arg::new(p.name)
+                    .long(p.flag)
+                    .help(p.help)
+                    .value_name("VALUE"),
+            )
+        })
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Chapters to run, in order.
+    #[arg(required = true)]
+    chapters: Vec<String>,
+    #[command(flatten)]
+    params: ParamArgs,
+    /// Where bundles live.
+    #[arg(long, default_value = "public/data")]
+    data_dir: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Converted CLIP weights, for the clip chapter.
+    #[arg(long)]
+    clip_weights: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Results {
+    dataset: String,
+    backend: String,
+    adapter: String,
+    held_out_labels: Vec<u8>,
+    params: BTreeMap<String, LabParams>,
+    chapters: BTreeMap<String, ChapterResult>,
+}
+
+fn params_for(slug: &str, given: &ParamArgs) -> Result<LabParams> {
+    let mut p = LabParams::for_chapter(slug);
+    for (k, v) in &given.0 {
+        p.set(k, v).map_err(|e| anyhow!("--{}: {e}", k.replace('_', "-")))?;
+    }
+    p.validate().map_err(|e| anyhow!(e))?;
+    Ok(p)
+}
+
+pub fn cmd_run(args: RunArgs) -> Result<()> {
+    // Everything that can be refused is refused before any work starts.
+    let mut chapters = Vec::new();
+    for slug in &args.chapters {
+        let chapter = lab::make_chapter(slug)?;
+        chapters.push((slug.clone(), chapter, params_for(slug, &args.params)?));
+    }
+    let shared = params_for("data", &args.params)?;
+    let pref: BackendPref = shared.backend;
+    let compute = platform::block_on(platform::select_compute(pref)).map_err(|e| anyhow!(e))?;
+    eprintln!(
+        "backend: {} ({}) - {}",
+        compute.kind.as_str(),
+        compute.adapter,
+        compute.reason
+    );
+    let dataset = Arc::new(load_dataset(&args.data_dir, &shared.dataset)?);
+    let control = RunControl::default();
+    for (slug, chapter, params) in chapters.iter_mut() {
+        if let Some(clip) = chapter.as_any_mut().downcast_mut::<Clip>() {
+            let path = args.clip_weights.as_deref().ok_or_else(|| {
+                anyhow!("the clip chapter needs --clip-weights FILE (make one with `replab convert-clip`)")
+            })?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let model = platform::block_on(lab::clip::load(&bytes, &compute, &control, &mut |_| {}))
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            clip.set_model(Rc::new(model));
+        }
+        lab::plan(chapter.as_ref(), dataset.clone(), params).map_err(|e| anyhow!("{slug}: {e}"))?;
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let prepared = lab::prepare(dataset.clone(), &shared)?;
+    let mut results = Results {
+        dataset: shared.dataset.clone(),
+        backend: compute.kind.as_str().to_string(),
+        adapter: compute.adapter.clone(),
+        held_out_labels: prepared.split.held_out_labels.clone(),
+        params: BTreeMap::new(),
+        chapters: BTreeMap::new(),
+    };
+    for (slug, chapter, params) in chapters.iter_mut() {
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {percent:>3}% eta {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(slug.clone());
+        let mut observer = |e: LabEvent| report(&bar, slug, e);
+        let out = platform::block_on(lab::run(
+            chapter.as_mut(),
+            dataset.clone(),
+            params,
+            &compute,
+            &control,
+            &mut observer,
+        ))
+        .map_err(|e| anyhow!("{slug}: {e}"))?;
+        bar.finish_and_clear();
+        let r = &out.result;
+        let f = |v: Option<f64>| v.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into());
+        eprintln!(
+            "{slug}: dev-A acc {}, probe before {} after {}, fine-tune {}, converged dev-B {:.3} test-B {:.3}, untrained test-B {}, {:.1}s/epoch",
+            f(r.dev_a_accuracy),
+            f(r.probe.before),
+            f(r.probe.after),
+            f(r.probe.finetune_after),
+            r.probe.converged_dev_b,
+            r.probe.converged_test_b,
+            f(r.probe.random_init_test_b),
+            r.seconds_per_epoch
+        );
+        for note in &r.notes {
+            eprintln!("{slug}: note: {note}");
+        }
+        let info = chapter.info();
+        for c in lab::charts::chapter_charts(info.loss_title, &out, &dataset.manifest.class_names) {
+            write_png(&args.out, slug, &c.name, &c.scene)?;
+        }
+        results.params.insert(slug.clone(), params.clone());
+        results.chapters.insert(slug.clone(), out.result);
+    }
+    let path = args.out.join("results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn report(bar: &ProgressBar, slug: &str, e: LabEvent) {
+    match e {
+        LabEvent::Stage { name, fraction } => {
+            bar.set_position((fraction * 1000.0) as u64);
+            bar.set_message(name.to_string());
+        }
+        LabEvent::Train { phase, event } => match event {
+            TrainEvent::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                ..
+            } => bar.set_message(format!(
+                "{phase} epoch {epoch} step {step}/{steps} loss {loss:.4}"
+            )),
+            // `suspend` prints even when the bar is hidden (output is not a terminal).
+            TrainEvent::Epoch(s) => bar.suspend(|| {
+                eprintln!(
+                    "{slug} {phase} epoch {}: train {:.4} dev {} ({:.1}s, {:.0} img/s)",
+                    s.epoch,
+                    s.train_loss,
+                    s.dev_loss
+                        .map(|d| format!("{d:.4}"))
+                        .unwrap_or_else(|| "-".into()),
+                    s.seconds,
+                    s.examples_per_second
+                )
+            }),
+        },
+    }
+}
+
+fn write_png(out: &Path, chapter: &str, name: &str, scene: &replab::plot::Scene) -> Result<()> {
+    let png = replab::plot::png::render(scene).map_err(|e| anyhow!("rendering {name}: {e}"))?;
+    let path = out.join(format!("{chapter}_{name}.png"));
+    std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))
+}
