@@ -227,4 +227,3 @@ pub(crate) fn load_dataset(data_dir: &Path, name: &str) -> Result<Dataset> {
     })?;
     Ok(dataset)
 }
-

@@ -1,5 +1,6 @@
 //! `replab convert-clip` and `replab clip-embed` from the shell: the embeddings of
 //! the fixture PNGs match open_clip's, and bad files get one clear line.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! The CLIP chapter natively on the CPU: a tiny converted tower loads block by
 //! block, embeds a sample, and both heads run; a cancel stops it cleanly; a file
 //! that does not fit is refused with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use replab::lab::clip::Clip;
 use replab::lab::{self, LabEvent, LabParams};
@@ -43,24 +44,48 @@ fn clip_chapter_runs_end_to_end_on_cpu() {
     };
     let mut chapter = Clip::default();
     // Without weights the run is refused before any work.
-    let e = lab::plan(&chapter, blood(), &params).err().unwrap().to_string();
+    let e = lab::plan(&chapter, blood(), &params)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("load the CLIP weights"), "{e}");
     chapter.set_model(Rc::new(model));
-    let out = platform::block_on(lab::run(&mut chapter, blood(), &params, &compute, &control, &mut |_| {}))
-        .unwrap();
+    let out = platform::block_on(lab::run(
+        &mut chapter,
+        blood(),
+        &params,
+        &compute,
+        &control,
+        &mut |_| {},
+    ))
+    .unwrap();
     let r = &out.result;
     assert_eq!(r.extra["images"], serde_json::json!([16, 16, 16]));
     assert!(r.extra["images_per_second"].as_f64().unwrap() > 0.0);
     let p = &r.probe;
-    for v in [p.before.unwrap(), p.after.unwrap(), p.converged_dev_b, p.converged_test_b] {
+    for v in [
+        p.before.unwrap(),
+        p.after.unwrap(),
+        p.converged_dev_b,
+        p.converged_test_b,
+    ] {
         assert!((0.0..=1.0).contains(&v), "{r:?}");
     }
     assert_eq!(r.train_loss.len(), 2);
-    assert!(r.train_loss.iter().chain(&r.dev_loss).all(|l| l.is_finite()));
+    assert!(
+        r.train_loss
+            .iter()
+            .chain(&r.dev_loss)
+            .all(|l| l.is_finite())
+    );
     assert_eq!(p.confusion_after.len(), 3);
     let umap = &out.umaps[0];
     assert_eq!(umap.points.len(), 16);
-    assert!(umap.points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    assert!(
+        umap.points
+            .iter()
+            .all(|p| p[0].is_finite() && p[1].is_finite())
+    );
     assert_eq!(r.extra["weights_sha256"].as_str().unwrap().len(), 64);
 }
 
@@ -78,13 +103,20 @@ fn cancel_during_embedding_stops_with_cancelled() {
     let mut chapter = Clip::default();
     chapter.set_model(Rc::new(model));
     let ctl = control.clone();
-    let err = platform::block_on(lab::run(&mut chapter, blood(), &params, &compute, &control, &mut |e| {
-        if let LabEvent::Stage { name, .. } = e
-            && name.starts_with("embedding")
-        {
-            ctl.set(Control::Cancel);
-        }
-    }))
+    let err = platform::block_on(lab::run(
+        &mut chapter,
+        blood(),
+        &params,
+        &compute,
+        &control,
+        &mut |e| {
+            if let LabEvent::Stage { name, .. } = e
+                && name.starts_with("embedding")
+            {
+                ctl.set(Control::Cancel);
+            }
+        },
+    ))
     .expect_err("cancelled");
     assert!(err.is_cancel(), "{err}");
 }

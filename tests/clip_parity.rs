@@ -1,5 +1,6 @@
 //! The CLIP image encoder against open_clip and transformers, with the random tiny
 //! towers from `scripts/make_clip_fixtures.py`: convert, load, preprocess, embed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use burn::prelude::*;
 use replab::model::clip::preprocess::clip_preprocess;

@@ -2,6 +2,7 @@
 //! by `scripts/make_clip_preprocess_fixtures.py` in
 //! `tests/fixtures/clip_preprocess.json`: the 8-bit resized and cropped image
 //! must match PIL exactly, and the normalised output must match open_clip.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use replab::model::clip::preprocess::{CLIP_MEAN, CLIP_STD, clip_preprocess, resize_and_crop};
 use serde::Deserialize;

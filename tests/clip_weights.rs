@@ -1,5 +1,6 @@
 //! The CLIP weight converter and reader on tiny synthetic checkpoints in all
 //! three source layouts (open_clip, Hugging Face, timm).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use replab::model::clip::weights::{
     ClipManifest, ClipWeights, ClipWeightsError, ConvertOptions, FORMAT, QUANT_INT8, QUANT_NONE,

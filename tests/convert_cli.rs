@@ -1,5 +1,6 @@
 //! `replab convert` on good and bad inputs: bad input gives exit code ≠ 0 and one
 //! clear `error: ...` line, never a panic. The .npz files are written here.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

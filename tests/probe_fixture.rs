@@ -1,5 +1,6 @@
 //! Checks the linear probe against scikit-learn on the problems recorded by
 //! `scripts/make_probe_fixtures.py` (regenerate the fixture with that script).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use replab::analysis::metrics;
 use replab::analysis::probe::{

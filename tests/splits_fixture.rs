@@ -1,5 +1,6 @@
 //! Checks `NumpyRng` and `make_split` against values recorded from numpy by
 //! `scripts/make_split_fixtures.py` (fixtures in `tests/fixtures/`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use replab::data::rng::NumpyRng;
 use replab::data::splits::{SplitConfig, SplitError, SplitSizes, make_split};

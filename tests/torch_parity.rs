@@ -1,6 +1,7 @@
 //! Parity with PyTorch: the notebook's ConvNet forward pass (eval and train mode),
 //! BatchNorm's running statistics, cross-entropy and SupCon, against values that
 //! `scripts/make_torch_fixtures.py` computed with torch.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use burn::prelude::*;
 use replab::model::convnet::ConvNetConfig;

@@ -158,7 +158,7 @@ fn random_int8_vit_b32() -> Result<Vec<u8>> {
             .add_f32(&format!("visual.{name}"), &shape, &values)
             .map_err(|e| anyhow!("{e}"))?;
     }
-    let converted = convert(&writer.into_bytes(), &ConvertOptions::default())?;
+    let converted = convert(&writer.try_into_bytes()?, &ConvertOptions::default())?;
     Ok(converted.bytes)
 }
 

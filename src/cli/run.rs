@@ -83,7 +83,8 @@ struct Results {
 fn params_for(slug: &str, given: &ParamArgs) -> Result<LabParams> {
     let mut p = LabParams::for_chapter(slug);
     for (k, v) in &given.0 {
-        p.set(k, v).map_err(|e| anyhow!("--{}: {e}", k.replace('_', "-")))?;
+        p.set(k, v)
+            .map_err(|e| anyhow!("--{}: {e}", k.replace('_', "-")))?;
     }
     p.validate().map_err(|e| anyhow!(e))?;
     Ok(p)
@@ -114,8 +115,9 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
             })?;
             let bytes =
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let model = platform::block_on(lab::clip::load(&bytes, &compute, &control, &mut |_| {}))
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let model =
+                platform::block_on(lab::clip::load(&bytes, &compute, &control, &mut |_| {}))
+                    .map_err(|e| anyhow!("{}: {e}", path.display()))?;
             clip.set_model(Rc::new(model));
         }
         lab::plan(chapter.as_ref(), dataset.clone(), params).map_err(|e| anyhow!("{slug}: {e}"))?;
@@ -185,28 +187,9 @@ fn report(bar: &ProgressBar, slug: &str, e: LabEvent) {
             bar.set_message(name.to_string());
         }
         LabEvent::Train { phase, event } => match event {
-            TrainEvent::Step {
-                epoch,
-                step,
-                steps,
-                loss,
-                ..
-            } => bar.set_message(format!(
-                "{phase} epoch {epoch} step {step}/{steps} loss {loss:.4}"
-            )),
+            TrainEvent::Step { .. } => bar.set_message(event.describe(phase)),
             // `suspend` prints even when the bar is hidden (output is not a terminal).
-            TrainEvent::Epoch(s) => bar.suspend(|| {
-                eprintln!(
-                    "{slug} {phase} epoch {}: train {:.4} dev {} ({:.1}s, {:.0} img/s)",
-                    s.epoch,
-                    s.train_loss,
-                    s.dev_loss
-                        .map(|d| format!("{d:.4}"))
-                        .unwrap_or_else(|| "-".into()),
-                    s.seconds,
-                    s.examples_per_second
-                )
-            }),
+            TrainEvent::Epoch(_) => bar.suspend(|| eprintln!("{slug} {}", event.describe(phase))),
         },
     }
 }

@@ -45,7 +45,9 @@ impl Default for SplitConfig {
     }
 }
 
-/// Why a split could not be made.
+/// Why a split could not be made. Each variant's message says what it means, and
+/// its fields are the values that message names.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SplitError {
     #[error("{name} must be a finite number in (0, 1], got {value}")]
@@ -103,11 +105,17 @@ pub struct LabSplit {
 /// How many samples each subset of a [`LabSplit`] holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SplitSizes {
+    /// Labelled train images of the kept classes.
     pub train_a: usize,
+    /// Labelled train images of the held-out classes.
     pub train_b: usize,
+    /// Train images treated as unlabelled.
     pub train_unlabeled: usize,
+    /// Labelled dev images of the kept classes.
     pub dev_a: usize,
+    /// Labelled dev images of the held-out classes.
     pub dev_b: usize,
+    /// Dev images treated as unlabelled.
     pub dev_unlabeled: usize,
 }
 

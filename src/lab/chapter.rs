@@ -52,7 +52,10 @@ pub trait Chapter {
     }
 
     /// Train (or continue training) and analyse.
-    fn run<'a>(&'a mut self, ctx: RunCtx<'a>) -> LocalBoxFuture<'a, Result<ChapterOutput, LabError>>;
+    fn run<'a>(
+        &'a mut self,
+        ctx: RunCtx<'a>,
+    ) -> LocalBoxFuture<'a, Result<ChapterOutput, LabError>>;
 
     /// Forget the trained model.
     fn reset(&mut self);

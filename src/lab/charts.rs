@@ -226,7 +226,10 @@ pub fn chapter_charts(loss_title: &str, out: &ChapterOutput, class_names: &[Stri
         let (scene, layout) = umap(e, class_names, &out.held_out_labels);
         v.push(Chart {
             name: format!("umap_{i}"),
-            label: format!("UMAP of the test images' {}, coloured by class; held-out classes ringed", e.title),
+            label: format!(
+                "UMAP of the test images' {}, coloured by class; held-out classes ringed",
+                e.title
+            ),
             scene,
             hover: Some(HoverMap {
                 layout,
@@ -237,9 +240,21 @@ pub fn chapter_charts(loss_title: &str, out: &ChapterOutput, class_names: &[Stri
     }
     let p = &out.result.probe;
     for (name, m, title) in [
-        ("confusion_before", &p.confusion_before, "Dev B before training the head"),
-        ("confusion_after", &p.confusion_after, "Dev B after training the head"),
-        ("confusion_converged", &p.confusion_converged, "Test B, converged probe"),
+        (
+            "confusion_before",
+            &p.confusion_before,
+            "Dev B before training the head",
+        ),
+        (
+            "confusion_after",
+            &p.confusion_after,
+            "Dev B after training the head",
+        ),
+        (
+            "confusion_converged",
+            &p.confusion_converged,
+            "Test B, converged probe",
+        ),
     ] {
         if !m.is_empty() {
             v.push(chart(

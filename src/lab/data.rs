@@ -1,9 +1,9 @@
 //! Chapter: the data. Which classes are held out and how big each part of the lab's
 //! split is, in the JSON shape `replab splits --json` prints.
 
+use super::registry::ChapterInfo;
 use crate::data::Dataset;
 use crate::data::splits::{SplitConfig, SplitSizes, make_split};
-use super::registry::ChapterInfo;
 use serde::{Deserialize, Serialize};
 
 /// The chapter's registry entry.

@@ -98,8 +98,14 @@ pub async fn umap_layouts(
         out.push(Embedding2d {
             title: format!("{name} ({d}-d)"),
             points: run.embedding().to_vec(),
-            labels: sample.iter().filter_map(|&i| view.labels.get(i).copied()).collect(),
-            rows: sample.iter().filter_map(|&i| view.indices.get(i).copied()).collect(),
+            labels: sample
+                .iter()
+                .filter_map(|&i| view.labels.get(i).copied())
+                .collect(),
+            rows: sample
+                .iter()
+                .filter_map(|&i| view.indices.get(i).copied())
+                .collect(),
         });
     }
     Ok(out)

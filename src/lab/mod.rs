@@ -21,10 +21,12 @@ pub use error::{LabError, LabEvent};
 pub use params::LabParams;
 pub use prepare::{Prepared, prepare};
 pub use registry::{CHAPTERS, ChapterInfo, chapter, make_chapter};
+// What the views need from the layers below, so `ui` depends on `lab` alone.
+pub use crate::data::splits::SplitConfig;
+pub use crate::data::{Dataset, Manifest};
+pub use crate::train::{Control, RunControl, TrainEvent};
 
-use crate::data::Dataset;
 use crate::platform::Compute;
-use crate::train::RunControl;
 use std::sync::Arc;
 
 /// Prepare the data for a chapter and run every check that can fail before any

@@ -241,17 +241,28 @@ fn check(spec: &ParamSpec, value: &str) -> Result<(), String> {
             let low_ok = if open_min { v > min } else { v >= min };
             if !v.is_finite() || !low_ok || v > max {
                 let lo = if open_min { "above" } else { "at least" };
-                return Err(format!("{name} must be {lo} {min} and at most {max}, got {value}"));
+                return Err(format!(
+                    "{name} must be {lo} {min} and at most {max}, got {value}"
+                ));
             }
         }
         Kind::Choice(words) => {
-            if !words.contains(&value) && !(name == "backend" && value == "wgpu") {
-                return Err(format!("{name} must be one of {}, got '{value}'", words.join(", ")));
+            if !(words.contains(&value) || (name == "backend" && value == "wgpu")) {
+                return Err(format!(
+                    "{name} must be one of {}, got '{value}'",
+                    words.join(", ")
+                ));
             }
         }
         Kind::Text => {
-            if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(format!("{name} must be a bundle name (letters, digits, - and _), got '{value}'"));
+            if value.is_empty()
+                || !value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(format!(
+                    "{name} must be a bundle name (letters, digits, - and _), got '{value}'"
+                ));
             }
         }
     }
@@ -381,12 +392,16 @@ mod tests {
 
     #[test]
     fn query_round_trip() {
-        let p = LabParams::from_query("supervised", "epochs=1&limit=512&seed=7&backend=cpu").unwrap();
+        let p =
+            LabParams::from_query("supervised", "epochs=1&limit=512&seed=7&backend=cpu").unwrap();
         assert_eq!(p.epochs, 1);
         assert_eq!(p.limit, Some(512));
         assert_eq!(p.seed, 7);
         assert_eq!(p.backend, BackendPref::Cpu);
-        assert_eq!(LabParams::from_query("supervised", &p.to_query("supervised")).unwrap(), p);
+        assert_eq!(
+            LabParams::from_query("supervised", &p.to_query("supervised")).unwrap(),
+            p
+        );
         assert_eq!(LabParams::default().to_query("supervised"), "");
         assert_eq!(p.carried_query(), "backend=cpu");
     }

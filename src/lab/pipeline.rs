@@ -1,14 +1,19 @@
-//! The stages an encoder-training chapter shares: train on the kept classes (or
-//! continue), look at the test features with UMAP, and transfer. A chapter supplies
-//! its model, its loss and its feature points; the rest is here, once.
+//! The chapters that train an encoder share everything but their model, loss and
+//! feature points: train on the kept classes (or continue), look at the test
+//! features with UMAP, and transfer. A chapter states those three things as a
+//! [`Recipe`]; [`EncoderChapter`] runs it. Self-supervised chapters plug their
+//! augmentations and EMA teachers in through [`Recipe::hooks`].
 
-use super::chapter::{ChapterOutput, RunCtx};
+use super::chapter::{Chapter, ChapterOutput, LocalBoxFuture, RunCtx};
 use super::error::{LabError, LabEvent};
 use super::features::{Embedding2d, extract, umap_layouts};
-use super::transfer::{TransferModel, transfer};
+use super::params::LabParams;
+use super::registry::ChapterInfo;
+use super::transfer::{TransferModel, classify, transfer};
 use crate::train::engine::{History, LossFn};
-use crate::train::{Hooks, Images, TrainConfig, Trainer};
+use crate::train::{Batch, Hooks, Images, TrainConfig, Trainer};
 use burn::prelude::*;
+use std::any::Any;
 
 /// The notebook's training settings from the run's parameters.
 pub fn train_config(ctx: &RunCtx<'_>) -> TrainConfig {
@@ -21,26 +26,126 @@ pub fn train_config(ctx: &RunCtx<'_>) -> TrainConfig {
     }
 }
 
+/// What makes an encoder-training chapter itself.
+pub trait Recipe: 'static {
+    /// The network being trained.
+    type Model: Module + Clone + 'static;
+    /// The network transfer trains: the encoder with a head for the held-out classes.
+    type Transfer: TransferModel;
+
+    /// The registry entry.
+    const INFO: &'static ChapterInfo;
+    /// The stage shown while the main training runs.
+    const STAGE: &'static str;
+    /// Names of the feature points [`Recipe::features`] returns.
+    const FEATURES: &'static [&'static str];
+
+    /// A fresh model (the device is seeded with the run's seed just before).
+    fn init(ctx: &RunCtx<'_>) -> Self::Model;
+    /// Training settings, from the parameters by default.
+    fn config(ctx: &RunCtx<'_>) -> TrainConfig {
+        train_config(ctx)
+    }
+    /// The loss of a batch.
+    fn loss(model: &Self::Model, batch: &Batch, params: &LabParams) -> Tensor<1>;
+    /// Test features at each of [`Recipe::FEATURES`].
+    fn features(model: &Self::Model, x: Tensor<4>) -> Vec<Tensor<2>>;
+    /// The trained encoder with a fresh head for `n_b` classes.
+    fn with_head(model: Self::Model, n_b: usize, device: &Device) -> Self::Transfer;
+    /// An untrained encoder with a head, the baseline.
+    fn untrained(channels: usize, n_b: usize, device: &Device) -> Self::Transfer;
+    /// Whether the model classifies the kept classes (then dev-A accuracy is measured
+    /// with [`Recipe::kept_logits`]).
+    const CLASSIFIES_KEPT: bool = false;
+    /// Logits for the kept classes, when the model classifies them.
+    fn kept_logits(_model: &Self::Model, _x: Tensor<4>) -> Option<Tensor<2>> {
+        None
+    }
+    /// Per-batch transform and after-step hook for the main training.
+    fn hooks<'a>() -> Hooks<'a, Self::Model> {
+        Hooks::none()
+    }
+}
+
+/// An encoder-training chapter: a recipe and the model it trained.
+pub struct EncoderChapter<R: Recipe> {
+    /// The trainer, once a run has started; kept after a cancel.
+    pub trainer: Option<Trainer<R::Model>>,
+}
+
+impl<R: Recipe> Default for EncoderChapter<R> {
+    fn default() -> Self {
+        Self { trainer: None }
+    }
+}
+
+impl<R: Recipe> Chapter for EncoderChapter<R> {
+    fn info(&self) -> &'static ChapterInfo {
+        R::INFO
+    }
+
+    fn run<'a>(
+        &'a mut self,
+        mut ctx: RunCtx<'a>,
+    ) -> LocalBoxFuture<'a, Result<ChapterOutput, LabError>> {
+        Box::pin(async move {
+            let params = ctx.params.clone();
+            let loss_fn = move |m: &R::Model, b: &Batch| R::loss(m, b, &params);
+            let (model, history) = train_main::<R>(&mut self.trainer, &loss_fn, &mut ctx).await?;
+            let dev_a = dev_a_accuracy::<R>(&model, &mut ctx).await?;
+            let umaps = test_umaps(&model, R::FEATURES, &R::features, &mut ctx, (0.5, 0.7)).await?;
+            let device = ctx.compute.train_device();
+            let seed = ctx.params.seed;
+            let channels = ctx.prepared.dataset.manifest.channels;
+            let n_b = ctx.prepared.names_b.len();
+            let fresh_head = || {
+                device.seed(seed.wrapping_add(7));
+                R::with_head(model.clone(), n_b, &device)
+            };
+            let untrained = || {
+                device.seed(seed.wrapping_add(99));
+                R::untrained(channels, n_b, &device)
+            };
+            let (probe, curves) = transfer(&fresh_head, &untrained, &mut ctx, (0.7, 1.0)).await?;
+            let mut out = ChapterOutput::new(history, probe, ctx.prepared);
+            out.umaps = umaps;
+            out.curves = Some(curves);
+            out.result.dev_a_accuracy = dev_a;
+            Ok(out)
+        })
+    }
+
+    fn reset(&mut self) {
+        self.trainer = None;
+    }
+
+    fn epochs_trained(&self) -> usize {
+        self.trainer.as_ref().map_or(0, Trainer::epochs_done)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
 /// Train the kept model for `params.epochs` more epochs on train A (dev A for the
-/// dev loss), creating it with `init` when there is none. The trainer is kept in
-/// `slot` even when the run stops early, so what was trained is not lost.
-pub async fn train_main<M: Module + Clone>(
-    slot: &mut Option<Trainer<M>>,
-    init: &dyn Fn(&RunCtx<'_>) -> Trainer<M>,
-    loss: &LossFn<M>,
-    hooks: &mut Hooks<'_, M>,
-    stage: &str,
+/// dev loss), creating it when there is none. The trainer stays in `slot` even
+/// when the run stops early, so what was trained is not lost.
+async fn train_main<R: Recipe>(
+    slot: &mut Option<Trainer<R::Model>>,
+    loss: &LossFn<R::Model>,
     ctx: &mut RunCtx<'_>,
-) -> Result<(M, History), LabError> {
+) -> Result<(R::Model, History), LabError> {
     let mut trainer = match slot.take() {
         Some(t) => t,
         None => {
             ctx.compute.device.seed(ctx.params.seed);
-            init(ctx)
+            let select = crate::train::engine::all_params::<R::Model>;
+            Trainer::new(R::init(ctx), R::config(ctx), select)
         }
     };
     trainer.config.epochs = ctx.params.epochs;
-    ctx.stage(stage, 0.0);
+    ctx.stage(R::STAGE, 0.0);
     let ds = ctx.prepared.dataset.clone();
     let observer = &mut *ctx.observer;
     let fit = trainer
@@ -50,14 +155,47 @@ pub async fn train_main<M: Module + Clone>(
             Some(&Images::new(&ds.val, &ctx.prepared.dev_a)),
             loss,
             ctx.control,
-            hooks,
-            &mut |e| observer(LabEvent::Train { phase: "train", event: e }),
+            &mut R::hooks(),
+            &mut |e| {
+                observer(LabEvent::Train {
+                    phase: "train",
+                    event: e,
+                })
+            },
         )
         .await;
     let out = (trainer.model.clone(), trainer.history.clone());
     *slot = Some(trainer);
     fit?;
     Ok(out)
+}
+
+async fn dev_a_accuracy<R: Recipe>(
+    model: &R::Model,
+    ctx: &mut RunCtx<'_>,
+) -> Result<Option<f64>, LabError> {
+    let ds = ctx.prepared.dataset.clone();
+    let dev_a = ctx.prepared.dev_a.clone();
+    let source = Images::new(&ds.val, &dev_a);
+    if !R::CLASSIFIES_KEPT {
+        return Ok(None);
+    }
+    ctx.stage("measuring dev-A accuracy", 0.45);
+    let logits = |m: &R::Model, x: Tensor<4>| {
+        R::kept_logits(m, x.clone()).unwrap_or_else(|| x.flatten(1, 3))
+    };
+    let n_a = ctx.prepared.names_a.len();
+    let (acc, _) = classify(
+        model,
+        &logits,
+        &source,
+        &dev_a.labels,
+        n_a,
+        ctx.compute,
+        ctx.control,
+    )
+    .await?;
+    Ok(Some(acc))
 }
 
 /// UMAP layouts of the test split at the points `f` returns (named by `names`).
@@ -70,8 +208,16 @@ pub async fn test_umaps<M: Module>(
 ) -> Result<Vec<Embedding2d>, LabError> {
     ctx.stage("extracting test features", progress.0);
     let ds = &ctx.prepared.dataset;
-    let feats = extract(model, ctx.compute, &ds.test, &ctx.prepared.test, ctx.control, names, f)
-        .await?;
+    let feats = extract(
+        model,
+        ctx.compute,
+        &ds.test,
+        &ctx.prepared.test,
+        ctx.control,
+        names,
+        f,
+    )
+    .await?;
     umap_layouts(
         &feats,
         &ctx.prepared.test,
@@ -81,19 +227,4 @@ pub async fn test_umaps<M: Module>(
         (progress.0 + 0.05, progress.1),
     )
     .await
-}
-
-/// Transfer, then assemble the chapter's output.
-pub async fn transfer_output<T: TransferModel>(
-    history: History,
-    umaps: Vec<Embedding2d>,
-    fresh_head: &dyn Fn() -> T,
-    untrained: &dyn Fn() -> T,
-    ctx: &mut RunCtx<'_>,
-) -> Result<ChapterOutput, LabError> {
-    let (probe, curves) = transfer(fresh_head, untrained, ctx, (0.7, 1.0)).await?;
-    let mut out = ChapterOutput::new(history, probe, ctx.prepared);
-    out.umaps = umaps;
-    out.curves = Some(curves);
-    Ok(out)
 }

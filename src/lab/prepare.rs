@@ -51,8 +51,14 @@ pub fn spread(view: View, limit: Option<usize>) -> View {
         Some(l) if l < n => {
             let picks: Vec<usize> = (0..l).map(|i| i * n / l).collect();
             View {
-                indices: picks.iter().filter_map(|&p| view.indices.get(p).copied()).collect(),
-                labels: picks.iter().filter_map(|&p| view.labels.get(p).copied()).collect(),
+                indices: picks
+                    .iter()
+                    .filter_map(|&p| view.indices.get(p).copied())
+                    .collect(),
+                labels: picks
+                    .iter()
+                    .filter_map(|&p| view.labels.get(p).copied())
+                    .collect(),
             }
         }
         _ => view,
@@ -108,8 +114,14 @@ pub fn prepare(dataset: Arc<Dataset>, params: &LabParams) -> Result<Prepared, La
         ("dev A", View::new(&dataset.val, &split.dev_a, kept)),
         ("train B", View::new(&dataset.train, &split.train_b, held)),
         ("dev B", View::new(&dataset.val, &split.dev_b, held)),
-        ("unlabelled train", View::new(&dataset.train, &split.train_unlabeled, all)),
-        ("unlabelled dev", View::new(&dataset.val, &split.dev_unlabeled, all)),
+        (
+            "unlabelled train",
+            View::new(&dataset.train, &split.train_unlabeled, all),
+        ),
+        (
+            "unlabelled dev",
+            View::new(&dataset.val, &split.dev_unlabeled, all),
+        ),
         ("test", View::new(&dataset.test, &all_test, all)),
         ("test B", View::new(&dataset.test, &all_test, held)),
     ];
@@ -127,8 +139,16 @@ pub fn prepare(dataset: Arc<Dataset>, params: &LabParams) -> Result<Prepared, La
             ));
         }
     }
-    let [train_a, dev_a, train_b, dev_b, train_unlabeled, dev_unlabeled, test, test_b] =
-        full.map(|(_, v)| spread(v, lim));
+    let [
+        train_a,
+        dev_a,
+        train_b,
+        dev_b,
+        train_unlabeled,
+        dev_unlabeled,
+        test,
+        test_b,
+    ] = full.map(|(_, v)| spread(v, lim));
     let name = |l: &u8| {
         dataset
             .manifest
@@ -143,7 +163,9 @@ pub fn prepare(dataset: Arc<Dataset>, params: &LabParams) -> Result<Prepared, La
     held_sorted.sort_unstable();
     let names_a = kept_sorted.iter().map(name).collect();
     let names_b = held_sorted.iter().map(name).collect();
-    let limit_text = lim.map(|l| format!("limit={l}")).unwrap_or_else(|| "the split".into());
+    let limit_text = lim
+        .map(|l| format!("limit={l}"))
+        .unwrap_or_else(|| "the split".into());
     if distinct(&train_a.labels) < 2 || distinct(&train_b.labels) < 2 {
         return Err(LabError::Params(format!(
             "{limit_text} leaves train A with {} and train B with {} labelled classes; both need at least two: raise labeled_ratio or limit",

@@ -155,7 +155,10 @@ mod tests {
     fn unknown_names_list_the_valid_ones() {
         let e = chapter("nope").unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("supervised") && e.contains("board"));
-        let e = make_chapter("dino").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = make_chapter("dino")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("not built") && e.contains("supcon"), "{e}");
     }
 }

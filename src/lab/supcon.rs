@@ -4,15 +4,15 @@
 //! apart on the unit sphere, with no classifier at all. Transfer then puts a linear
 //! classifier on the encoder output (not after the projection head).
 
-use super::chapter::{Chapter, ChapterOutput, LocalBoxFuture, RunCtx};
-use super::error::LabError;
-use super::pipeline::{test_umaps, train_config, train_main, transfer_output};
+use super::chapter::{Chapter, RunCtx};
+use super::params::LabParams;
+use super::pipeline::{EncoderChapter, Recipe, train_config};
 use super::registry::{ChapterInfo, Exercise};
 use crate::model::contrastive::{ContrastiveConvNet, ContrastiveConvNetConfig};
-use crate::train::engine::{LossFn, all_params};
+use crate::model::convnet::ConvNet;
 use crate::train::losses::supcon;
-use crate::train::{Batch, Hooks, Trainer};
-use std::any::Any;
+use crate::train::{Batch, TrainConfig};
+use burn::prelude::*;
 
 /// The chapter's registry entry.
 pub const INFO: ChapterInfo = ChapterInfo {
@@ -63,76 +63,46 @@ pub fn make() -> Box<dyn Chapter> {
     Box::<SupCon>::default()
 }
 
-/// The chapter, with the model it trained.
-#[derive(Default)]
-pub struct SupCon {
-    /// The trainer, once a run has started.
-    pub trainer: Option<Trainer<ContrastiveConvNet>>,
-}
+/// The chapter: the same encoder trained with the SupCon loss.
+pub type SupCon = EncoderChapter<SupConRecipe>;
 
-impl Chapter for SupCon {
-    fn info(&self) -> &'static ChapterInfo {
-        &INFO
+/// What the SupCon chapter trains, and how.
+pub struct SupConRecipe;
+
+impl Recipe for SupConRecipe {
+    type Model = ContrastiveConvNet;
+    type Transfer = ConvNet;
+    const INFO: &'static ChapterInfo = &INFO;
+    const STAGE: &'static str = "training the encoder with the SupCon loss";
+    const FEATURES: &'static [&'static str] = &["flat conv", "encoder", "contrastive"];
+
+    fn init(ctx: &RunCtx<'_>) -> ContrastiveConvNet {
+        let channels = ctx.prepared.dataset.manifest.channels;
+        ContrastiveConvNetConfig::new(channels).init(&ctx.compute.train_device())
     }
-
-    fn run<'a>(&'a mut self, mut ctx: RunCtx<'a>) -> LocalBoxFuture<'a, Result<ChapterOutput, LabError>> {
-        Box::pin(async move {
-            let channels = ctx.prepared.dataset.manifest.channels;
-            let n_b = ctx.prepared.names_b.len();
-            let init = |ctx: &RunCtx<'_>| {
-                let model = ContrastiveConvNetConfig::new(channels).init(&ctx.compute.train_device());
-                let mut cfg = train_config(ctx);
-                // The notebook drops the last partial batch here.
-                cfg.drop_last = ctx.prepared.train_a.len() >= ctx.params.batch_size;
-                Trainer::new(model, cfg, all_params::<ContrastiveConvNet>)
-            };
-            let t = ctx.params.temperature;
-            let loss_fn = move |m: &ContrastiveConvNet, b: &Batch| {
-                supcon(m.project(b.images.clone()), b.labels.clone(), t)
-            };
-            let loss: &LossFn<ContrastiveConvNet> = &loss_fn;
-            let (model, history) = train_main(
-                &mut self.trainer,
-                &init,
-                loss,
-                &mut Hooks::none(),
-                "training the encoder with the SupCon loss",
-                &mut ctx,
-            )
-            .await?;
-            let umaps = test_umaps(
-                &model,
-                &["flat conv", "encoder", "contrastive"],
-                &|m: &ContrastiveConvNet, x| m.features(x).to_vec(),
-                &mut ctx,
-                (0.5, 0.7),
-            )
-            .await?;
-            let device = ctx.compute.train_device();
-            let seed = ctx.params.seed;
-            let fresh_head = || {
-                device.seed(seed.wrapping_add(7));
-                model.clone().reset_head(n_b, &device)
-            };
-            let untrained = || {
-                device.seed(seed.wrapping_add(99));
-                ContrastiveConvNetConfig::new(channels)
-                    .init(&device)
-                    .reset_head(n_b, &device)
-            };
-            transfer_output(history, umaps, &fresh_head, &untrained, &mut ctx).await
-        })
+    fn config(ctx: &RunCtx<'_>) -> TrainConfig {
+        TrainConfig {
+            // The notebook drops the last partial batch here.
+            drop_last: ctx.prepared.train_a.len() >= ctx.params.batch_size,
+            ..train_config(ctx)
+        }
     }
-
-    fn reset(&mut self) {
-        self.trainer = None;
+    fn loss(model: &ContrastiveConvNet, batch: &Batch, params: &LabParams) -> Tensor<1> {
+        supcon(
+            model.project(batch.images.clone()),
+            batch.labels.clone(),
+            params.temperature,
+        )
     }
-
-    fn epochs_trained(&self) -> usize {
-        self.trainer.as_ref().map_or(0, Trainer::epochs_done)
+    fn features(model: &ContrastiveConvNet, x: Tensor<4>) -> Vec<Tensor<2>> {
+        model.features(x).to_vec()
     }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
+    fn with_head(model: ContrastiveConvNet, n_b: usize, device: &Device) -> ConvNet {
+        model.reset_head(n_b, device)
+    }
+    fn untrained(channels: usize, n_b: usize, device: &Device) -> ConvNet {
+        ContrastiveConvNetConfig::new(channels)
+            .init(device)
+            .reset_head(n_b, device)
     }
 }

@@ -195,11 +195,21 @@ async fn features_b<M: TransferModel>(
     let f: &dyn Fn(&M, Tensor<4>) -> Vec<Tensor<2>> = &|m, x| vec![m.features(x)];
     let mut out: [Vec<f32>; 3] = Default::default();
     let mut d = 0;
-    for (slot, (split, view)) in out
-        .iter_mut()
-        .zip([(&ds.train, &p.train_b), (&ds.val, &p.dev_b), (&ds.test, &p.test_b)])
-    {
-        let set = extract(model, ctx.compute, split, view, ctx.control, &["features"], f).await?;
+    for (slot, (split, view)) in out.iter_mut().zip([
+        (&ds.train, &p.train_b),
+        (&ds.val, &p.dev_b),
+        (&ds.test, &p.test_b),
+    ]) {
+        let set = extract(
+            model,
+            ctx.compute,
+            split,
+            view,
+            ctx.control,
+            &["features"],
+            f,
+        )
+        .await?;
         if let Some((_, dim, v)) = set.sets.into_iter().next() {
             d = dim;
             *slot = v;
@@ -242,28 +252,52 @@ pub async fn transfer<M: TransferModel>(
 
     ctx.stage("transfer: fresh head on the held-out classes", at(0.0));
     let head_model = fresh_head();
-    let (before, cm_before) =
-        classify(&head_model, logits, &dev_src, &dev_b.labels, n_b, ctx.compute, ctx.control)
-            .await?;
+    let (before, cm_before) = classify(
+        &head_model,
+        logits,
+        &dev_src,
+        &dev_b.labels,
+        n_b,
+        ctx.compute,
+        ctx.control,
+    )
+    .await?;
     result.before = Some(before);
     result.confusion_before = cm_before;
 
     ctx.stage("transfer: training the head only (linear probe)", at(0.1));
     let probe = transfer_run(head_model, head_only::<M>, "probe", ctx).await?;
-    let (after, cm_after) =
-        classify(&probe.model, logits, &dev_src, &dev_b.labels, n_b, ctx.compute, ctx.control)
-            .await?;
+    let (after, cm_after) = classify(
+        &probe.model,
+        logits,
+        &dev_src,
+        &dev_b.labels,
+        n_b,
+        ctx.compute,
+        ctx.control,
+    )
+    .await?;
     result.after = Some(after);
     result.confusion_after = cm_after;
 
     ctx.stage("transfer: fine-tuning everything", at(0.4));
     let finetune = transfer_run(fresh_head(), all_params::<M>, "finetune", ctx).await?;
-    let (ft, _) =
-        classify(&finetune.model, logits, &dev_src, &dev_b.labels, n_b, ctx.compute, ctx.control)
-            .await?;
+    let (ft, _) = classify(
+        &finetune.model,
+        logits,
+        &dev_src,
+        &dev_b.labels,
+        n_b,
+        ctx.compute,
+        ctx.control,
+    )
+    .await?;
     result.finetune_after = Some(ft);
 
-    ctx.stage("transfer: converged probe on frozen encoder features", at(0.75));
+    ctx.stage(
+        "transfer: converged probe on frozen encoder features",
+        at(0.75),
+    );
     let (cdev, ctest, ccm) = converged_on(&fresh_head(), ctx).await?;
     result.converged_dev_b = cdev;
     result.converged_test_b = ctest;
@@ -306,12 +340,28 @@ pub async fn frozen_transfer(
     let mut cfg = transfer_config(ctx, lr, weight_decay, batch);
     cfg.drop_last = f.train.1.len() >= batch;
     let mut trainer = head_trainer(f.d, n_b, cfg, &ctx.compute.train_device());
-    let train = Features { x: f.train.0, d: f.d, y: f.train.1 };
-    let dev = Features { x: f.dev.0, d: f.d, y: f.dev.1 };
+    let train = Features {
+        x: f.train.0,
+        d: f.d,
+        y: f.train.1,
+    };
+    let dev = Features {
+        x: f.dev.0,
+        d: f.d,
+        y: f.dev.1,
+    };
     let logits: &dyn Fn(&LinearHead, Tensor<4>) -> Tensor<2> = &|m, x| m.forward(x);
     let mut result = ProbeResult::default();
-    let (before, cm) =
-        classify(&trainer.model, logits, &dev, f.dev.1, n_b, ctx.compute, ctx.control).await?;
+    let (before, cm) = classify(
+        &trainer.model,
+        logits,
+        &dev,
+        f.dev.1,
+        n_b,
+        ctx.compute,
+        ctx.control,
+    )
+    .await?;
     result.before = Some(before);
     result.confusion_before = cm;
     let loss: &LossFn<LinearHead> = &head_loss;
@@ -324,11 +374,24 @@ pub async fn frozen_transfer(
             loss,
             ctx.control,
             &mut Hooks::none(),
-            &mut |e| observer(LabEvent::Train { phase: "probe", event: e }),
+            &mut |e| {
+                observer(LabEvent::Train {
+                    phase: "probe",
+                    event: e,
+                })
+            },
         )
         .await?;
-    let (after, cm) =
-        classify(&trainer.model, logits, &dev, f.dev.1, n_b, ctx.compute, ctx.control).await?;
+    let (after, cm) = classify(
+        &trainer.model,
+        logits,
+        &dev,
+        f.dev.1,
+        n_b,
+        ctx.compute,
+        ctx.control,
+    )
+    .await?;
     result.after = Some(after);
     result.confusion_after = cm;
     let (cdev, ctest, ccm) = converged_probe(f.train, f.dev, f.test, f.d, n_b)?;

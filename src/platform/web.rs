@@ -224,7 +224,8 @@ pub fn save_file(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
     opts.set_type(mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &opts)
         .map_err(|e| js_err("making the file", e))?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| js_err("making the file", e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|e| js_err("making the file", e))?;
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;

@@ -40,10 +40,7 @@ impl ModuleVisitor for Scale<'_> {
 
 /// Scale `grads` of `model` so their global L2 norm is at most `max_norm`.
 pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) {
-    let mut norm = SquaredNorm {
-        grads,
-        total: None,
-    };
+    let mut norm = SquaredNorm { grads, total: None };
     model.visit(&mut norm);
     let Some(total) = norm.total else { return };
     let scale = total

@@ -8,8 +8,8 @@
 
 use super::batcher::{Batch, batch_positions};
 use super::clip_grad::clip_global_norm;
-use super::source::BatchSource;
 pub use super::control::{Control, RunControl, TrainError};
+use super::source::BatchSource;
 use crate::data::rng::NumpyRng;
 use crate::platform::{self, Compute};
 use burn::module::Module;
@@ -69,6 +69,31 @@ pub enum TrainEvent {
     },
     /// One epoch finished.
     Epoch(EpochStats),
+}
+
+impl TrainEvent {
+    /// One line for a progress display, as the page and the CLI show it.
+    pub fn describe(&self, phase: &str) -> String {
+        match self {
+            TrainEvent::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                ..
+            } => format!("{phase}: epoch {epoch}, step {step} of {steps}, loss {loss:.4}"),
+            TrainEvent::Epoch(s) => format!(
+                "{phase} epoch {}: train {:.4} dev {} ({:.1}s, {:.0} img/s)",
+                s.epoch,
+                s.train_loss,
+                s.dev_loss
+                    .map(|d| format!("{d:.4}"))
+                    .unwrap_or_else(|| "-".into()),
+                s.seconds,
+                s.examples_per_second
+            ),
+        }
+    }
 }
 
 /// Per-epoch numbers.
@@ -230,7 +255,7 @@ impl<M: Module + Clone> Trainer<M> {
         let bs = self.config.batch_size.max(1);
         let steps_total = {
             let full = train_view.len() / bs;
-            let part = usize::from(!self.config.drop_last && train_view.len() % bs != 0);
+            let part = usize::from(!self.config.drop_last && !train_view.len().is_multiple_of(bs));
             (full + part) * epochs
         };
         if steps_total == 0 {

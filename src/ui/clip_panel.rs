@@ -6,10 +6,10 @@ use super::chapters::Panel;
 use super::runs::with_runner;
 use super::state::{AppState, current_params};
 use super::text;
+use crate::lab::RunControl;
 use crate::lab::clip::{self as clip_lab, Clip, ClipModel};
 use crate::lab::{self, LabEvent};
 use crate::platform;
-use crate::train::RunControl;
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -297,8 +297,9 @@ pub fn panel() -> Panel {
     }
     .into_any();
     let blocker = Signal::derive(move || {
-        (!matches!(weights.get(), Weights::Ready(_)))
-            .then(|| "Load the CLIP weights first: Run is enabled once they are in place.".to_string())
+        (!matches!(weights.get(), Weights::Ready(_))).then(|| {
+            "Load the CLIP weights first: Run is enabled once they are in place.".to_string()
+        })
     });
     Panel { view, blocker }
 }
@@ -307,7 +308,7 @@ pub fn panel() -> Panel {
 #[derive(Clone, Debug, PartialEq)]
 struct ModelInfo {
     sha256: String,
-    config: crate::model::clip::ClipVisionConfig,
+    config: clip_lab::ClipVisionConfig,
     config_json: String,
     quantization: String,
     file_bytes: usize,
@@ -324,8 +325,8 @@ fn model_info(m: &ClipModel) -> ModelInfo {
         file_bytes: m.file_bytes,
         device_bytes: m.device_bytes,
         store: match m.store {
-            crate::model::clip::vit::WeightStore::F16 => "f16 matrices, widened per layer".into(),
-            crate::model::clip::vit::WeightStore::F32 => "f32".into(),
+            clip_lab::WeightStore::F16 => "f16 matrices, widened per layer".into(),
+            clip_lab::WeightStore::F32 => "f32".into(),
         },
     }
 }

@@ -4,7 +4,7 @@ use super::canvas;
 use super::state::{AppState, DataState, current_params};
 use super::text;
 use super::widgets::{DatasetPicker, ParamsForm};
-use crate::data::splits::SplitConfig;
+use crate::lab::SplitConfig;
 use crate::lab::data::{samples_per_class, split_report};
 
 use leptos::html;

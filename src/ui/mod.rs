@@ -165,7 +165,11 @@ fn NotBuilt(slug: String) -> impl IntoView {
         ),
         Err(e) => (format!("No chapter called '{slug}'"), format!("{e}.")),
     };
-    let class = if known.is_ok() { "notice not-built" } else { "notice unknown" };
+    let class = if known.is_ok() {
+        "notice not-built"
+    } else {
+        "notice unknown"
+    };
     view! {
         <section class="chapter">
             <h2>{title}</h2>

@@ -3,10 +3,10 @@
 //! outlive any page view, and one control handle that Cancel reaches from anywhere.
 
 use super::state::AppState;
-use crate::lab::{self, Chapter, ChapterOutput, ChapterResult, LabEvent, LabParams};
 use crate::lab::features::Embedding2d;
+use crate::lab::{self, Chapter, ChapterOutput, ChapterResult, LabEvent, LabParams};
+use crate::lab::{Control, RunControl, TrainEvent};
 use crate::platform::{self, BackendKind, BackendPref, Compute};
-use crate::train::{Control, RunControl, TrainEvent};
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -145,7 +145,9 @@ impl Runs {
 
     /// Pause the active run, or resume it.
     pub fn toggle_pause(&self) {
-        let Some(slug) = self.active.get_untracked() else { return };
+        let Some(slug) = self.active.get_untracked() else {
+            return;
+        };
         let Some(slot) = self.slot(slug) else { return };
         self.control.with_value(|c| {
             if c.get() == Control::Pause {
@@ -184,7 +186,9 @@ impl Runs {
             let msg = if other == slug {
                 "This chapter is already running. Cancel that run and start a new one?".to_string()
             } else {
-                format!("A {other} run is in progress (one run at a time: they share the device). Cancel it and start this one?")
+                format!(
+                    "A {other} run is in progress (one run at a time: they share the device). Cancel it and start this one?"
+                )
             };
             if !super::confirm(&msg) {
                 return;
@@ -192,7 +196,8 @@ impl Runs {
             self.cancel();
         }
         let this = *self;
-        slot.status.set("waiting: for the previous run to stop".into());
+        slot.status
+            .set("waiting: for the previous run to stop".into());
         leptos::task::spawn_local(async move {
             while this.active.get_untracked().is_some() {
                 platform::sleep_ms(30).await;
@@ -204,7 +209,8 @@ impl Runs {
             match outcome {
                 Ok(()) => {}
                 Err(e) if e == "cancelled" => {
-                    slot.stage.set("cancelled; Run starts again from the seed".into());
+                    slot.stage
+                        .set("cancelled; Run starts again from the seed".into());
                     slot.status.set("cancelled".into());
                 }
                 Err(e) => slot.status.set(format!("error: {e}")),
@@ -224,12 +230,16 @@ impl Runs {
     ) -> Result<(), String> {
         slot.status.set("waiting: for the compute device".into());
         let compute = compute_for(state, params.backend, control).await?;
-        slot.status.set(format!("waiting: for the dataset {}", params.dataset));
+        slot.status
+            .set(format!("waiting: for the dataset {}", params.dataset));
         let dataset = state.wait_dataset(&params.dataset, control).await?;
         let mut runner = take_runner(slug).ok_or("this chapter cannot run")?;
         let resume = resume
             && runner.epochs_trained() > 0
-            && slot.run_params.get_untracked().is_some_and(|p| p.same_model(&params));
+            && slot
+                .run_params
+                .get_untracked()
+                .is_some_and(|p| p.same_model(&params));
         if !resume {
             runner.reset();
             slot.clear();
@@ -241,7 +251,15 @@ impl Runs {
             epochs: params.epochs,
         };
         let mut observer = |e: LabEvent| observe(slot, span, e);
-        let result = lab::run(runner.as_mut(), dataset.clone(), &params, &compute, control, &mut observer).await;
+        let result = lab::run(
+            runner.as_mut(),
+            dataset.clone(),
+            &params,
+            &compute,
+            control,
+            &mut observer,
+        )
+        .await;
         put_runner(slug, runner);
         match result {
             Ok(out) => {
@@ -272,7 +290,11 @@ impl Default for Runs {
 
 /// The device a run asked for: the probed one for `auto`, the CPU for `cpu`, and
 /// WebGPU only when the browser has it.
-async fn compute_for(state: AppState, pref: BackendPref, control: &RunControl) -> Result<Compute, String> {
+async fn compute_for(
+    state: AppState,
+    pref: BackendPref,
+    control: &RunControl,
+) -> Result<Compute, String> {
     if pref == BackendPref::Cpu {
         return Ok(Compute::cpu("backend=cpu was requested"));
     }
@@ -316,7 +338,7 @@ fn observe(slot: Slot, span: Span, e: LabEvent) {
                 loss,
                 eta_seconds,
             } => {
-                slot.stage.set(format!("{phase}: epoch {epoch}, step {step} of {steps}, loss {loss:.4}"));
+                slot.stage.set(event.describe(phase));
                 if phase == "train" {
                     let x = (*epoch - 1) as f64 + *step as f64 / (*steps).max(1) as f64;
                     slot.live.update(|l| l.steps.push([x, *loss]));

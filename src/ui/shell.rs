@@ -15,7 +15,10 @@ use leptos::prelude::*;
 
 /// A runnable chapter's page.
 #[component]
-pub fn ChapterShell(info: &'static ChapterInfo) -> impl IntoView {
+pub fn ChapterShell(
+    /// The chapter's registry entry.
+    info: &'static ChapterInfo,
+) -> impl IntoView {
     let state = expect_context::<AppState>();
     let slug = info.slug;
     let runs = state.runs;
@@ -39,12 +42,16 @@ pub fn ChapterShell(info: &'static ChapterInfo) -> impl IntoView {
         }
     };
     let exercise = move |set: &'static [(&'static str, &'static str)]| {
-        let Ok(mut p) = params.get_untracked() else { return };
+        let Ok(mut p) = params.get_untracked() else {
+            return;
+        };
         for (k, v) in set {
             let _ = p.set(k, v);
         }
         if let Some(active) = runs.active.get_untracked()
-            && !super::confirm(&format!("A {active} run is in progress. Cancel it and start this exercise?"))
+            && !super::confirm(&format!(
+                "A {active} run is in progress. Cancel it and start this exercise?"
+            ))
         {
             return;
         }
@@ -67,21 +74,31 @@ pub fn ChapterShell(info: &'static ChapterInfo) -> impl IntoView {
     };
     let can_continue = move || {
         slot.status.get() == "done"
-            && slot.run_params.get().zip(params.get().ok()).is_some_and(|(r, p)| r.same_model(&p))
+            && slot
+                .run_params
+                .get()
+                .zip(params.get().ok())
+                .is_some_and(|(r, p)| r.same_model(&p))
     };
 
     let loss_ref = NodeRef::<html::Canvas>::new();
     Effect::new(move |_| {
         let l = slot.live.get();
         if let Some(el) = loss_ref.get() {
-            canvas::draw(&el, &live_loss_chart(&l.steps, &l.train, &l.dev, info.loss_title));
+            canvas::draw(
+                &el,
+                &live_loss_chart(&l.steps, &l.train, &l.dev, info.loss_title),
+            );
         }
     });
     let dataset_of_run = Signal::derive(move || slot.run_params.get().map(|p| p.dataset));
     let charts = move || {
         let out = slot.output.get()?;
         let ds = state.dataset(&dataset_of_run.get()?)?;
-        Some((out.clone(), chapter_charts(info.loss_title, &out, &ds.manifest.class_names)))
+        Some((
+            out.clone(),
+            chapter_charts(info.loss_title, &out, &ds.manifest.class_names),
+        ))
     };
     let pick = RwSignal::new(None::<(usize, usize)>);
     let t = text::chapter(slug);

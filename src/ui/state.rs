@@ -1,9 +1,9 @@
 //! State shared by every page: the compute device, loaded datasets, and the route.
 
-use crate::data::{Dataset, Manifest};
 use crate::lab::LabParams;
+use crate::lab::RunControl;
+use crate::lab::{Dataset, Manifest};
 use crate::platform::{self, Compute};
-use crate::train::RunControl;
 use leptos::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -198,13 +198,19 @@ async fn load_bundle(name: &str, mut report: impl FnMut(String)) -> Result<Datas
 impl AppState {
     /// Load the dataset if needed and wait for it; a failed download or a cancel
     /// ends the wait with the reason.
-    pub async fn wait_dataset(&self, name: &str, control: &RunControl) -> Result<Arc<Dataset>, String> {
+    pub async fn wait_dataset(
+        &self,
+        name: &str,
+        control: &RunControl,
+    ) -> Result<Arc<Dataset>, String> {
         self.ensure_dataset(name);
         loop {
             match self.datasets.with_untracked(|d| d.get(name).cloned()) {
                 Some(DataState::Ready(ds)) => return Ok(ds),
                 Some(DataState::Failed(e)) => {
-                    return Err(format!("dataset {name} could not be loaded: {e} (press Retry)"));
+                    return Err(format!(
+                        "dataset {name} could not be loaded: {e} (press Retry)"
+                    ));
                 }
                 _ => {}
             }
@@ -239,7 +245,8 @@ impl AppState {
     /// parse or is out of range is refused with a message naming it.
     pub fn update_param(&self, slug: &str, key: &str, value: &str) -> Result<(), String> {
         let query = self.route.with_untracked(|r| r.query.clone());
-        let mut p = LabParams::from_query(slug, &query).unwrap_or_else(|_| LabParams::for_chapter(slug));
+        let mut p =
+            LabParams::from_query(slug, &query).unwrap_or_else(|_| LabParams::for_chapter(slug));
         p.set(key, value)?;
         let q = p.to_query(slug);
         set_query(slug, &q);

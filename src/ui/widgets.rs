@@ -15,7 +15,12 @@ use std::sync::Arc;
 
 /// The dataset selector, kept in the URL, with download progress and Retry.
 #[component]
-pub fn DatasetPicker(slug: &'static str, params: Memo<Result<LabParams, String>>) -> impl IntoView {
+pub fn DatasetPicker(
+    /// The chapter.
+    slug: &'static str,
+    /// The page's parameters, from the URL.
+    params: Memo<Result<LabParams, String>>,
+) -> impl IntoView {
     let state = expect_context::<AppState>();
     let current = move || current_params(slug, params);
     let status = move || {
@@ -55,8 +60,11 @@ pub fn DatasetPicker(slug: &'static str, params: Memo<Result<LabParams, String>>
 /// is out of range is refused with a message naming it; the run keeps the old one.
 #[component]
 pub fn ParamsForm(
+    /// The chapter.
     slug: &'static str,
+    /// The parameters to show.
     names: &'static [&'static str],
+    /// The page's parameters, from the URL.
     params: Memo<Result<LabParams, String>>,
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -71,7 +79,10 @@ pub fn ParamsForm(
                     e.remove(name);
                 }),
                 Err(msg) => errors.update(|e| {
-                    e.insert(name, format!("{msg}; the run keeps {name}={}", current().get(name)));
+                    e.insert(
+                        name,
+                        format!("{msg}; the run keeps {name}={}", current().get(name)),
+                    );
                 }),
             }
         };
@@ -110,7 +121,12 @@ pub type Pick = Option<(usize, usize)>;
 /// One chart on a canvas. Scatters answer the mouse (hover and click) and the
 /// keyboard (arrow keys step through the points) by naming the image.
 #[component]
-pub fn ChartCanvas(chart: Chart, pick: RwSignal<Pick>) -> impl IntoView {
+pub fn ChartCanvas(
+    /// What to draw.
+    chart: Chart,
+    /// The picked point, shared with [`PickedImage`].
+    pick: RwSignal<Pick>,
+) -> impl IntoView {
     let node = NodeRef::<html::Canvas>::new();
     let scene = chart.scene.clone();
     Effect::new(move |_| {
@@ -146,7 +162,10 @@ pub fn ChartCanvas(chart: Chart, pick: RwSignal<Pick>) -> impl IntoView {
     };
     let interactive = hover.is_some();
     let label = if interactive {
-        format!("{}. Hover or click a point, or focus and use the arrow keys, to name its image.", chart.label)
+        format!(
+            "{}. Hover or click a point, or focus and use the arrow keys, to name its image.",
+            chart.label
+        )
     } else {
         chart.label.clone()
     };
@@ -161,7 +180,12 @@ pub fn ChartCanvas(chart: Chart, pick: RwSignal<Pick>) -> impl IntoView {
 
 /// The image under the pointer: its enlarged picture and its name.
 #[component]
-pub fn PickedImage(pick: RwSignal<Pick>, dataset: Signal<Option<String>>) -> impl IntoView {
+pub fn PickedImage(
+    /// The picked point, shared with [`PickedImage`].
+    pick: RwSignal<Pick>,
+    /// The dataset the picked rows belong to.
+    dataset: Signal<Option<String>>,
+) -> impl IntoView {
     let state = expect_context::<AppState>();
     let node = NodeRef::<html::Canvas>::new();
     Effect::new(move |_| {
@@ -175,7 +199,12 @@ pub fn PickedImage(pick: RwSignal<Pick>, dataset: Signal<Option<String>>) -> imp
     let text = move || {
         let (row, label) = pick.get()?;
         let ds = state.dataset(&dataset.get()?)?;
-        let name = ds.manifest.class_names.get(label).cloned().unwrap_or_default();
+        let name = ds
+            .manifest
+            .class_names
+            .get(label)
+            .cloned()
+            .unwrap_or_default();
         Some(format!("test image #{row}: {name}"))
     };
     view! {
@@ -189,10 +218,21 @@ pub fn PickedImage(pick: RwSignal<Pick>, dataset: Signal<Option<String>>) -> imp
 /// Buttons that save `results.json` and every chart as PNG, the files `replab run`
 /// writes.
 #[component]
-pub fn Downloads(slug: &'static str, output: Arc<ChapterOutput>, charts: Vec<Chart>) -> impl IntoView {
+pub fn Downloads(
+    /// The chapter.
+    slug: &'static str,
+    /// The finished run.
+    output: Arc<ChapterOutput>,
+    /// Its charts.
+    charts: Vec<Chart>,
+) -> impl IntoView {
     let json = serde_json::to_string_pretty(&output.result).unwrap_or_default();
     let save_json = move |_| {
-        let _ = platform::save_file(&format!("{slug}_results.json"), json.as_bytes(), "application/json");
+        let _ = platform::save_file(
+            &format!("{slug}_results.json"),
+            json.as_bytes(),
+            "application/json",
+        );
     };
     view! {
         <div class="downloads">
@@ -214,7 +254,10 @@ pub fn Downloads(slug: &'static str, output: Arc<ChapterOutput>, charts: Vec<Cha
 
 /// Finished runs side by side, with a small UMAP each.
 #[component]
-pub fn RunsTable(runs: RwSignal<Vec<RunSummary>>) -> impl IntoView {
+pub fn RunsTable(
+    /// The finished runs.
+    runs: RwSignal<Vec<RunSummary>>,
+) -> impl IntoView {
     let f = |v: Option<f64>| v.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into());
     view! {
         <table class="runs" data-testid="runs">

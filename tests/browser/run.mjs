@@ -5,6 +5,8 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
 
 const dist = path.resolve(process.argv[2] || 'dist');
 const expectedSplits = process.env.REPLAB_EXPECTED_SPLITS
@@ -113,6 +115,35 @@ async function waitStage(page, re, timeout) {
   await page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid="stage"]')?.innerText || ''), re.source, { timeout });
 }
 const result = async (page) => JSON.parse(await text(page, 'result'));
+
+// A valid replab bundle of 64×64 images (MedMNIST+ size), made here: the lab must
+// refuse it before training with a message, not hit a shape panic in burn.
+function bigBundle(manifest28) {
+  const zlib = require('node:zlib');
+  const crypto = require('node:crypto');
+  const m = JSON.parse(JSON.stringify(manifest28));
+  const files = {};
+  m.size = 64;
+  for (const [split, n] of [['train', 160], ['val', 80], ['test', 80]]) {
+    const k = m.class_names.length;
+    const labels = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) labels[i] = i % k;
+    const images = Buffer.alloc(n * m.channels * 64 * 64);
+    for (let i = 0; i < images.length; i++) images[i] = (i * 31) % 251;
+    const counts = new Array(k).fill(0);
+    for (const l of labels) counts[l]++;
+    m[split].count = n;
+    m[split].class_counts = counts;
+    for (const [key, raw] of [['images', images], ['labels', labels]]) {
+      const body = zlib.deflateRawSync(raw);
+      files[m[split][key].file] = body;
+      m[split][key].sha256 = crypto.createHash('sha256').update(body).digest('hex');
+      m[split][key].bytes = body.length;
+    }
+  }
+  files['manifest.json'] = Buffer.from(JSON.stringify(m));
+  return files;
+}
 
 async function runMode(base, mode) {
   const args = ['--headless', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
@@ -300,6 +331,29 @@ async function runMode(base, mode) {
     await p2.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="dataset-status"]')?.innerText || ''), null, { timeout: 120000 });
     assert(p2errors.length === 0, p2errors.join('; '));
     await ctx2.close();
+  });
+
+
+  if (full) await test(`${mode}: a bundle of 64×64 images is refused before training, and the page lives on`, async () => {
+    const ctx3 = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', args, headless: true });
+    const p3 = await ctx3.newPage();
+    const p3errors = [];
+    p3.on('pageerror', (e) => p3errors.push(e.message));
+    const files = bigBundle(JSON.parse(fs.readFileSync(path.join(dist, 'data/bloodmnist/manifest.json'), 'utf8')));
+    await p3.route('**/data/bloodmnist/*', async (route) => {
+      const name = route.request().url().split('/').pop();
+      await route.fulfill({ status: 200, body: files[name], contentType: 'application/octet-stream' });
+    });
+    await p3.goto(`${base}/#/supervised?epochs=1`);
+    await p3.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="dataset-status"]')?.innerText || ''), null, { timeout: 120000 });
+    await p3.click('[data-testid="run"]');
+    const status = await waitStatus(p3, ['error', 'done', 'cancelled'], 120000);
+    assert(/64×64/.test(status) && /28×28/.test(status), `status '${status}'`);
+    assert(!/epoch/.test(await stage(p3)), 'training started');
+    await p3.click('[data-testid="nav-data"]');
+    await p3.waitForSelector('[data-testid="samples"]');
+    assert(p3errors.length === 0, p3errors.join('; '));
+    await ctx3.close();
   });
 
   if (full) await test(`${mode}: CLIP chapter without weights explains how to get them`, async () => {

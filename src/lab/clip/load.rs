@@ -167,4 +167,3 @@ pub async fn embed_view(
     }
     Ok(out)
 }
-

@@ -11,6 +11,8 @@
 
 mod load;
 
+pub use crate::model::clip::ClipVisionConfig;
+pub use crate::model::clip::vit::WeightStore;
 pub use load::{ClipModel, device_bytes, device_reserved, embed_view, load};
 
 use super::chapter::{Chapter, ChapterOutput, LocalBoxFuture, RunCtx};
@@ -21,7 +23,6 @@ use super::prepare::{Prepared, spread};
 use super::registry::ChapterInfo;
 use super::transfer::{CachedFeatures, frozen_transfer};
 use crate::data::splits::LabSplit;
-use crate::model::clip::ClipVisionConfig;
 use crate::platform::{self, BackendKind};
 use crate::train::View;
 use serde_json::json;
@@ -43,7 +44,14 @@ pub const WEIGHTS_URL: &str = "models/clip-vit-b32-int8.safetensors";
 pub const INFO: ChapterInfo = ChapterInfo {
     slug: "clip",
     title: "CLIP ViT-B/32, frozen",
-    params: &["limit", "epochs", "seed", "held_out_ratio", "split_seed", "backend"],
+    params: &[
+        "limit",
+        "epochs",
+        "seed",
+        "held_out_ratio",
+        "split_seed",
+        "backend",
+    ],
     defaults: &[],
     exercises: &[],
     loss_title: "The notebook's head on CLIP features",
@@ -105,7 +113,12 @@ pub fn sample_views(prepared: &Prepared, sample: usize) -> [View; 3] {
 
 /// Rows of a test view (original labels) that belong to held-out classes, with
 /// remapped labels.
-fn held_out_rows(split: &LabSplit, test: &View, features: &[f32], d: usize) -> (Vec<f32>, Vec<usize>) {
+fn held_out_rows(
+    split: &LabSplit,
+    test: &View,
+    features: &[f32],
+    d: usize,
+) -> (Vec<f32>, Vec<usize>) {
     let mut x = Vec::new();
     let mut y = Vec::new();
     for (i, &orig) in test.labels.iter().enumerate() {
@@ -155,7 +168,10 @@ impl Chapter for Clip {
         Ok(())
     }
 
-    fn run<'a>(&'a mut self, mut ctx: RunCtx<'a>) -> LocalBoxFuture<'a, Result<ChapterOutput, LabError>> {
+    fn run<'a>(
+        &'a mut self,
+        mut ctx: RunCtx<'a>,
+    ) -> LocalBoxFuture<'a, Result<ChapterOutput, LabError>> {
         Box::pin(async move {
             let model = self
                 .model
@@ -174,7 +190,11 @@ impl Chapter for Clip {
             let started = platform::now_ms();
             let mut done = 0usize;
             let mut feats: Vec<Vec<f32>> = Vec::new();
-            let parts = [(&ds.train, &views[0]), (&ds.val, &views[1]), (&ds.test, &views[2])];
+            let parts = [
+                (&ds.train, &views[0]),
+                (&ds.val, &views[1]),
+                (&ds.test, &views[2]),
+            ];
             for (k, (split, view)) in parts.into_iter().enumerate() {
                 let what = ["train B", "dev B", "the test sample"][k];
                 let observer = &mut *ctx.observer;
@@ -191,22 +211,37 @@ impl Chapter for Clip {
                     });
                 };
                 feats.push(
-                    embed_view(&model, ctx.compute, split, view, batch, ctx.control, &mut progress)
-                        .await?,
+                    embed_view(
+                        &model,
+                        ctx.compute,
+                        split,
+                        view,
+                        batch,
+                        ctx.control,
+                        &mut progress,
+                    )
+                    .await?,
                 );
             }
             let seconds = (platform::now_ms() - started) / 1000.0;
             let images_per_second = total as f64 / seconds.max(1e-9);
-            let [train_x, dev_x, test_x]: [Vec<f32>; 3] = feats
-                .try_into()
-                .map_err(|_| LabError::Analysis("feature extraction returned too few sets".into()))?;
+            let [train_x, dev_x, test_x]: [Vec<f32>; 3] = feats.try_into().map_err(|_| {
+                LabError::Analysis("feature extraction returned too few sets".into())
+            })?;
 
             let set = FeatureSet {
                 sets: vec![("CLIP image embedding".to_string(), d, test_x.clone())],
                 n: views[2].len(),
             };
-            let umaps = umap_layouts(&set, &views[2], ctx.params.seed, ctx.control, ctx.observer, (0.7, 0.85))
-                .await?;
+            let umaps = umap_layouts(
+                &set,
+                &views[2],
+                ctx.params.seed,
+                ctx.control,
+                ctx.observer,
+                (0.7, 0.85),
+            )
+            .await?;
 
             ctx.stage("the notebook's linear head and the converged probe", 0.85);
             let (test_b_x, test_b_y) = held_out_rows(&prepared.split, &views[2], &test_x, d);
@@ -217,7 +252,8 @@ impl Chapter for Clip {
                 test: (&test_b_x, &test_b_y),
             };
             let (probe, history) =
-                frozen_transfer(&cached, (HEAD_LR, HEAD_WEIGHT_DECAY, HEAD_BATCH), &mut ctx).await?;
+                frozen_transfer(&cached, (HEAD_LR, HEAD_WEIGHT_DECAY, HEAD_BATCH), &mut ctx)
+                    .await?;
             ctx.stage("done", 1.0);
             let mut out = ChapterOutput::new(history, probe, prepared);
             out.umaps = umaps;
