@@ -233,9 +233,16 @@ async function runMode(base, mode) {
     // Pause holds the step; resume moves on.
     await page.click('[data-testid="pause"]');
     assert((await text(page, 'status')) === 'paused', 'not paused');
-    await page.waitForTimeout(400);
-    const held = await stage(page);
-    await page.waitForTimeout(1500);
+    // The step already in flight may finish; after it, nothing moves.
+    const quiet = full ? 1500 : 6000;
+    let held = await stage(page);
+    for (let i = 0; i < 5; i++) {
+      await page.waitForTimeout(quiet);
+      const now = await stage(page);
+      if (now === held) break;
+      held = now;
+    }
+    await page.waitForTimeout(quiet);
     assert((await stage(page)) === held, `steps moved while paused: ${held} -> ${await stage(page)}`);
     await page.click('[data-testid="pause"]');
     await page.waitForFunction((h) => document.querySelector('[data-testid="stage"]').innerText !== h, held, { timeout: 120000 });
