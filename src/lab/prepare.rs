@@ -166,11 +166,10 @@ pub fn prepare(dataset: Arc<Dataset>, params: &LabParams) -> Result<Prepared, La
     let limit_text = lim
         .map(|l| format!("limit={l}"))
         .unwrap_or_else(|| "the split".into());
-    if distinct(&train_a.labels) < 2 || distinct(&train_b.labels) < 2 {
+    let (classes_a, classes_b) = (distinct(&train_a.labels), distinct(&train_b.labels));
+    if classes_a < 2 || classes_b < 2 {
         return Err(LabError::Params(format!(
-            "{limit_text} leaves train A with {} and train B with {} labelled classes; both need at least two: raise labeled_ratio or limit",
-            distinct(&train_a.labels),
-            distinct(&train_b.labels)
+            "{limit_text} leaves train A with {classes_a} and train B with {classes_b} labelled classes; both need at least two: raise labeled_ratio or limit"
         )));
     }
     if test.len() < MIN_UMAP_POINTS || test_b.is_empty() {

@@ -115,6 +115,18 @@ pub async fn classify<M: Module>(
     Ok((acc, cm))
 }
 
+/// A classifier's dev-B accuracy and confusion: the view every transfer stage reports.
+async fn on_dev_b<M: Module>(
+    model: &M,
+    logits: &dyn Fn(&M, Tensor<4>) -> Tensor<2>,
+    dev: &dyn BatchSource,
+    labels: &[usize],
+    ctx: &RunCtx<'_>,
+) -> Result<(f64, Vec<Vec<f64>>), LabError> {
+    let n_b = ctx.prepared.names_b.len();
+    classify(model, logits, dev, labels, n_b, ctx.compute, ctx.control).await
+}
+
 /// The notebook's transfer settings: the chapter's batch size and learning rate,
 /// weight decay 1e-5, the last partial batch dropped.
 fn transfer_config(ctx: &RunCtx<'_>, lr: f64, weight_decay: f64, batch: usize) -> TrainConfig {
@@ -243,7 +255,6 @@ pub async fn transfer<M: TransferModel>(
     progress: (f64, f64),
 ) -> Result<(ProbeResult, TransferCurves), LabError> {
     let ds = ctx.prepared.dataset.clone();
-    let n_b = ctx.prepared.names_b.len();
     let at = |f: f64| progress.0 + (progress.1 - progress.0) * f;
     let dev_b = ctx.prepared.dev_b.clone();
     let dev_src = Images::new(&ds.val, &dev_b);
@@ -252,46 +263,19 @@ pub async fn transfer<M: TransferModel>(
 
     ctx.stage("transfer: fresh head on the held-out classes", at(0.0));
     let head_model = fresh_head();
-    let (before, cm_before) = classify(
-        &head_model,
-        logits,
-        &dev_src,
-        &dev_b.labels,
-        n_b,
-        ctx.compute,
-        ctx.control,
-    )
-    .await?;
+    let (before, cm_before) = on_dev_b(&head_model, logits, &dev_src, &dev_b.labels, ctx).await?;
     result.before = Some(before);
     result.confusion_before = cm_before;
 
     ctx.stage("transfer: training the head only (linear probe)", at(0.1));
     let probe = transfer_run(head_model, head_only::<M>, "probe", ctx).await?;
-    let (after, cm_after) = classify(
-        &probe.model,
-        logits,
-        &dev_src,
-        &dev_b.labels,
-        n_b,
-        ctx.compute,
-        ctx.control,
-    )
-    .await?;
+    let (after, cm_after) = on_dev_b(&probe.model, logits, &dev_src, &dev_b.labels, ctx).await?;
     result.after = Some(after);
     result.confusion_after = cm_after;
 
     ctx.stage("transfer: fine-tuning everything", at(0.4));
     let finetune = transfer_run(fresh_head(), all_params::<M>, "finetune", ctx).await?;
-    let (ft, _) = classify(
-        &finetune.model,
-        logits,
-        &dev_src,
-        &dev_b.labels,
-        n_b,
-        ctx.compute,
-        ctx.control,
-    )
-    .await?;
+    let (ft, _) = on_dev_b(&finetune.model, logits, &dev_src, &dev_b.labels, ctx).await?;
     result.finetune_after = Some(ft);
 
     ctx.stage(
@@ -352,16 +336,7 @@ pub async fn frozen_transfer(
     };
     let logits: &dyn Fn(&LinearHead, Tensor<4>) -> Tensor<2> = &|m, x| m.forward(x);
     let mut result = ProbeResult::default();
-    let (before, cm) = classify(
-        &trainer.model,
-        logits,
-        &dev,
-        f.dev.1,
-        n_b,
-        ctx.compute,
-        ctx.control,
-    )
-    .await?;
+    let (before, cm) = on_dev_b(&trainer.model, logits, &dev, f.dev.1, ctx).await?;
     result.before = Some(before);
     result.confusion_before = cm;
     let loss: &LossFn<LinearHead> = &head_loss;
@@ -382,16 +357,7 @@ pub async fn frozen_transfer(
             },
         )
         .await?;
-    let (after, cm) = classify(
-        &trainer.model,
-        logits,
-        &dev,
-        f.dev.1,
-        n_b,
-        ctx.compute,
-        ctx.control,
-    )
-    .await?;
+    let (after, cm) = on_dev_b(&trainer.model, logits, &dev, f.dev.1, ctx).await?;
     result.after = Some(after);
     result.confusion_after = cm;
     let (cdev, ctest, ccm) = converged_probe(f.train, f.dev, f.test, f.d, n_b)?;

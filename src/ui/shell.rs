@@ -94,7 +94,7 @@ pub fn ChapterShell(
     let dataset_of_run = Signal::derive(move || slot.run_params.get().map(|p| p.dataset));
     let charts = move || {
         let out = slot.output.get()?;
-        let ds = state.dataset(&dataset_of_run.get()?)?;
+        let ds = state.dataset_untracked(&dataset_of_run.get()?)?;
         Some((
             out.clone(),
             chapter_charts(info.loss_title, &out, &ds.manifest.class_names),

@@ -141,7 +141,15 @@ impl AppState {
 
     /// The dataset if ready.
     pub fn dataset(&self, name: &str) -> Option<Arc<Dataset>> {
-        self.datasets.with(|d| match d.get(name) {
+        self.datasets.track();
+        self.dataset_untracked(name)
+    }
+
+    /// The dataset if ready, without subscribing to the loading state: for views
+    /// of a finished run, whose dataset is ready by then, so another bundle's
+    /// download progress does not redraw them.
+    pub fn dataset_untracked(&self, name: &str) -> Option<Arc<Dataset>> {
+        self.datasets.with_untracked(|d| match d.get(name) {
             Some(DataState::Ready(ds)) => Some(ds.clone()),
             _ => None,
         })

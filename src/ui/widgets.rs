@@ -192,13 +192,13 @@ pub fn PickedImage(
         let (Some((row, _)), Some(el), Some(name)) = (pick.get(), node.get(), dataset.get()) else {
             return;
         };
-        if let Some(ds) = state.dataset(&name) {
+        if let Some(ds) = state.dataset_untracked(&name) {
             canvas::draw(&el, &crate::lab::charts::thumbnail(&ds, row));
         }
     });
     let text = move || {
         let (row, label) = pick.get()?;
-        let ds = state.dataset(&dataset.get()?)?;
+        let ds = state.dataset_untracked(&dataset.get()?)?;
         let name = ds
             .manifest
             .class_names
