@@ -102,6 +102,15 @@ async function plotColours(page, testid) {
     return seen.size;
   }, testid);
 }
+async function waitColours(page, testid, min, timeout) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const c = await plotColours(page, testid);
+    if (c > min) return c;
+    if (Date.now() > end) return c;
+    await page.waitForTimeout(250);
+  }
+}
 async function fresh(page, url) {
   await page.goto(url);
   await page.reload();
@@ -223,13 +232,15 @@ async function runMode(base, mode) {
     await page.click('[data-testid="exercise-0"]');
     assert((await text(page, 'status')) === 'running', 'exercise stopped the run');
     // Navigating away and back keeps the status, the live chart and the progress.
+    // The chart first has to hold a few steps (WebGPU on SwiftShader is slow to get there).
+    assert(await waitColours(page, 'loss-chart', 3, 300000) > 3, 'live chart never drew the steps');
     await page.click('[data-testid="nav-data"]');
     await page.waitForSelector('[data-testid="split-sizes"]', { timeout: 60000 });
     assert(/Running: Supervised/.test(await text(page, 'run-indicator')), 'no run indicator on another page');
     await page.click('[data-testid="nav-supervised"]');
     await waitStage(page, /train: epoch/, 60000);
     assert((await text(page, 'status')) === 'running', 'status lost after navigation');
-    assert(await plotColours(page, 'loss-chart') > 3, 'live chart lost after navigation');
+    assert(await waitColours(page, 'loss-chart', 3, 5000) > 3, 'live chart lost after navigation');
     // Pause holds the step; resume moves on.
     await page.click('[data-testid="pause"]');
     assert((await text(page, 'status')) === 'paused', 'not paused');
