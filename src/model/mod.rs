@@ -1,5 +1,6 @@
 //! Models as burn modules: each is a `Config` plus a `Module`, with shape comments.
 
+pub mod autoencoder;
 pub mod batchnorm;
 pub mod clip;
 pub mod contrastive;
