@@ -1,6 +1,7 @@
 //! The interface every runnable chapter implements, the context a run gets, and the
 //! one result type the page, `results.json` and the comparison board read.
 
+use super::charts::Chart;
 use super::error::{LabError, LabEvent};
 use super::features::Embedding2d;
 use super::params::LabParams;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A boxed future that stays on its thread (the browser has only one).
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -91,6 +93,28 @@ pub struct ChapterResult {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// What a chapter's own view needs from a finished run beyond its charts (PCA's
+/// basis, for the live reconstruction slider), read back with [`Attachment::get`].
+#[derive(Clone)]
+pub struct Attachment(pub Arc<dyn Any + Send + Sync>);
+
+impl Attachment {
+    /// Attach a value.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        Self(Arc::new(value))
+    }
+    /// The value, if it is a `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Attachment")
+    }
+}
+
 /// Everything a finished run shows: the numbers and what the charts are drawn from.
 #[derive(Clone, Debug, Default)]
 pub struct ChapterOutput {
@@ -106,6 +130,11 @@ pub struct ChapterOutput {
     pub names_b: Vec<String>,
     /// Held-out original labels, for marking them in plots.
     pub held_out_labels: Vec<u8>,
+    /// The chapter's own figures (reconstructions, components, …), drawn after the
+    /// shared charts on the page and written as PNGs by the CLI.
+    pub figures: Vec<Chart>,
+    /// Data for the chapter's own live views.
+    pub attachment: Option<Attachment>,
 }
 
 impl ChapterOutput {

@@ -182,7 +182,7 @@ pub fn umap_thumbnail(e: &Embedding2d, class_names: &[String]) -> Scene {
 
 /// A finished chart: a file name, the scene, a description for screen readers, and
 /// for scatters what lies under each point.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Chart {
     /// File-name stem and page id, e.g. `umap_1`.
     pub name: String,
@@ -195,7 +195,7 @@ pub struct Chart {
 }
 
 /// Where the points of a scatter are, and which image each one is.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct HoverMap {
     /// Pixel positions of the points.
     pub layout: ScatterLayout,
@@ -205,7 +205,8 @@ pub struct HoverMap {
     pub labels: Vec<usize>,
 }
 
-fn chart(name: &str, label: String, scene: Scene) -> Chart {
+/// A chart without hover.
+pub fn chart(name: &str, label: String, scene: Scene) -> Chart {
     Chart {
         name: name.to_string(),
         label,
@@ -217,11 +218,14 @@ fn chart(name: &str, label: String, scene: Scene) -> Chart {
 /// Every chart of a finished run, in page order; the CLI writes each as
 /// `{chapter}_{name}.png` and the page draws the same scenes.
 pub fn chapter_charts(loss_title: &str, out: &ChapterOutput, class_names: &[String]) -> Vec<Chart> {
-    let mut v = vec![chart(
-        "loss",
-        format!("{loss_title}, per step and per epoch"),
-        history_chart(&out.history, loss_title),
-    )];
+    let mut v = Vec::new();
+    if !out.history.epochs.is_empty() {
+        v.push(chart(
+            "loss",
+            format!("{loss_title}, per step and per epoch"),
+            history_chart(&out.history, loss_title),
+        ));
+    }
     for (i, e) in out.umaps.iter().enumerate() {
         let (scene, layout) = umap(e, class_names, &out.held_out_labels);
         v.push(Chart {
@@ -271,5 +275,6 @@ pub fn chapter_charts(loss_title: &str, out: &ChapterOutput, class_names: &[Stri
             transfer_chart(c),
         ));
     }
+    v.extend(out.figures.iter().cloned());
     v
 }

@@ -2,13 +2,20 @@
 //! registry, the chapter interface, preparing the data, feature views, transfer and
 //! the charts. The UI and the CLI are thin layers over this module.
 
+pub mod autoencoding;
 pub mod chapter;
 pub mod charts;
 pub mod clip;
+pub mod conv_ae;
 pub mod data;
 pub mod error;
 pub mod features;
+pub mod figures;
+pub mod linear_ae;
+pub mod mlp_ae;
 pub mod params;
+pub mod pca;
+pub mod pca_demo;
 pub mod pipeline;
 pub mod prepare;
 pub mod registry;

@@ -166,6 +166,30 @@ pub const PARAMS: &[ParamSpec] = &[
         },
         step: "0.01",
     },
+    ParamSpec {
+        name: "latent_dim",
+        flag: "latent-dim",
+        label: "Bottleneck (latent dimensions)",
+        help: "Width of an autoencoder's code (the notebook uses 128)",
+        kind: Kind::Int { min: 1, max: 1024 },
+        step: "1",
+    },
+    ParamSpec {
+        name: "bias",
+        flag: "bias",
+        label: "Encoder bias",
+        help: "Give the linear autoencoder's encoder a bias (the notebook's second exercise)",
+        kind: Kind::Choice(&["off", "on"]),
+        step: "",
+    },
+    ParamSpec {
+        name: "components",
+        flag: "components",
+        label: "Principal components",
+        help: "Components PCA keeps (the notebook uses 128)",
+        kind: Kind::Int { min: 1, max: 512 },
+        step: "1",
+    },
 ];
 
 /// The spec of a parameter by name.
@@ -198,6 +222,12 @@ pub struct LabParams {
     pub lr: f64,
     /// Contrastive temperature.
     pub temperature: f64,
+    /// An autoencoder's code width.
+    pub latent_dim: usize,
+    /// Whether the linear autoencoder's encoder has a bias.
+    pub bias: bool,
+    /// Principal components PCA keeps.
+    pub components: usize,
 }
 
 impl Default for LabParams {
@@ -214,6 +244,9 @@ impl Default for LabParams {
             batch_size: 128,
             lr: 1e-4,
             temperature: 0.07,
+            latent_dim: 128,
+            bias: false,
+            components: 128,
         }
     }
 }
@@ -307,6 +340,9 @@ impl LabParams {
             "batch_size" => self.batch_size = int() as usize,
             "lr" => self.lr = float(),
             "temperature" => self.temperature = float(),
+            "latent_dim" => self.latent_dim = int() as usize,
+            "bias" => self.bias = value == "on",
+            "components" => self.components = int() as usize,
             _ => {}
         }
         Ok(())
@@ -331,6 +367,9 @@ impl LabParams {
             "batch_size" => self.batch_size.to_string(),
             "lr" => self.lr.to_string(),
             "temperature" => self.temperature.to_string(),
+            "latent_dim" => self.latent_dim.to_string(),
+            "bias" => if self.bias { "on" } else { "off" }.into(),
+            "components" => self.components.to_string(),
             _ => String::new(),
         }
     }

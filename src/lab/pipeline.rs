@@ -9,7 +9,7 @@ use super::error::{LabError, LabEvent};
 use super::features::{Embedding2d, extract, umap_layouts};
 use super::params::LabParams;
 use super::registry::ChapterInfo;
-use super::transfer::{TransferModel, classify, transfer};
+use super::transfer::{TransferModel, TransferSettings, classify, transfer};
 use crate::train::engine::{History, LossFn};
 use crate::train::{Batch, Hooks, Images, TrainConfig, Trainer};
 use burn::prelude::*;
@@ -53,7 +53,12 @@ pub trait Recipe: 'static {
     /// The trained encoder with a fresh head for `n_b` classes.
     fn with_head(model: Self::Model, n_b: usize, device: &Device) -> Self::Transfer;
     /// An untrained encoder with a head, the baseline.
-    fn untrained(channels: usize, n_b: usize, device: &Device) -> Self::Transfer;
+    fn untrained(
+        channels: usize,
+        n_b: usize,
+        params: &LabParams,
+        device: &Device,
+    ) -> Self::Transfer;
     /// Whether the model classifies the kept classes (then dev-A accuracy is measured
     /// with [`Recipe::kept_logits`]).
     const CLASSIFIES_KEPT: bool = false;
@@ -65,17 +70,44 @@ pub trait Recipe: 'static {
     fn hooks<'a>() -> Hooks<'a, Self::Model> {
         Hooks::none()
     }
+    /// A tensor to keep at the end of every epoch of the main training (the linear
+    /// autoencoder's weights, for its per-epoch principal angles).
+    fn epoch_snapshot(_model: &Self::Model) -> Option<Tensor<2>> {
+        None
+    }
+    /// Whether the main training reads the unlabelled train and dev images (the
+    /// autoencoders) instead of the labelled kept classes.
+    const UNLABELED: bool = false;
+    /// Learning rate and batch size of the transfer runs.
+    fn transfer_settings(params: &LabParams) -> TransferSettings {
+        TransferSettings::from_params(params)
+    }
+    /// The chapter's own figures and numbers, added to the output once the shared
+    /// analysis is done.
+    fn extend<'a>(
+        _model: &'a Self::Model,
+        _snapshots: &'a [Tensor<2>],
+        _ctx: &'a mut RunCtx<'_>,
+        _out: &'a mut ChapterOutput,
+    ) -> LocalBoxFuture<'a, Result<(), LabError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// An encoder-training chapter: a recipe and the model it trained.
 pub struct EncoderChapter<R: Recipe> {
     /// The trainer, once a run has started; kept after a cancel.
     pub trainer: Option<Trainer<R::Model>>,
+    /// What [`Recipe::epoch_snapshot`] kept, one per epoch trained.
+    pub snapshots: Vec<Tensor<2>>,
 }
 
 impl<R: Recipe> Default for EncoderChapter<R> {
     fn default() -> Self {
-        Self { trainer: None }
+        Self {
+            trainer: None,
+            snapshots: Vec::new(),
+        }
     }
 }
 
@@ -91,7 +123,8 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
         Box::pin(async move {
             let params = ctx.params.clone();
             let loss_fn = move |m: &R::Model, b: &Batch| R::loss(m, b, &params);
-            let (model, history) = train_main::<R>(&mut self.trainer, &loss_fn, &mut ctx).await?;
+            let (model, history) =
+                train_main::<R>(&mut self.trainer, &mut self.snapshots, &loss_fn, &mut ctx).await?;
             let dev_a = dev_a_accuracy::<R>(&model, &mut ctx).await?;
             let umaps = test_umaps(&model, R::FEATURES, &R::features, &mut ctx, (0.5, 0.7)).await?;
             let device = ctx.compute.train_device();
@@ -102,21 +135,26 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
                 device.seed(seed.wrapping_add(7));
                 R::with_head(model.clone(), n_b, &device)
             };
+            let params = ctx.params.clone();
             let untrained = || {
                 device.seed(seed.wrapping_add(99));
-                R::untrained(channels, n_b, &device)
+                R::untrained(channels, n_b, &params, &device)
             };
-            let (probe, curves) = transfer(&fresh_head, &untrained, &mut ctx, (0.7, 1.0)).await?;
+            let settings = R::transfer_settings(ctx.params);
+            let (probe, curves) =
+                transfer(&fresh_head, &untrained, settings, &mut ctx, (0.7, 0.97)).await?;
             let mut out = ChapterOutput::new(history, probe, ctx.prepared);
             out.umaps = umaps;
             out.curves = Some(curves);
             out.result.dev_a_accuracy = dev_a;
+            R::extend(&model, &self.snapshots, &mut ctx, &mut out).await?;
             Ok(out)
         })
     }
 
     fn reset(&mut self) {
         self.trainer = None;
+        self.snapshots.clear();
     }
 
     fn epochs_trained(&self) -> usize {
@@ -133,12 +171,14 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
 /// when the run stops early, so what was trained is not lost.
 async fn train_main<R: Recipe>(
     slot: &mut Option<Trainer<R::Model>>,
+    snapshots: &mut Vec<Tensor<2>>,
     loss: &LossFn<R::Model>,
     ctx: &mut RunCtx<'_>,
 ) -> Result<(R::Model, History), LabError> {
     let mut trainer = match slot.take() {
         Some(t) => t,
         None => {
+            snapshots.clear();
             ctx.compute.device.seed(ctx.params.seed);
             let select = crate::train::engine::all_params::<R::Model>;
             Trainer::new(R::init(ctx), R::config(ctx), select)
@@ -148,14 +188,26 @@ async fn train_main<R: Recipe>(
     ctx.stage(R::STAGE, 0.0);
     let ds = ctx.prepared.dataset.clone();
     let observer = &mut *ctx.observer;
+    let mut keep = |m: &R::Model| {
+        if let Some(t) = R::epoch_snapshot(m) {
+            snapshots.push(t);
+        }
+    };
+    let mut hooks = R::hooks();
+    hooks.after_epoch = Some(&mut keep);
+    let (train, dev) = if R::UNLABELED {
+        (&ctx.prepared.train_unlabeled, &ctx.prepared.dev_unlabeled)
+    } else {
+        (&ctx.prepared.train_a, &ctx.prepared.dev_a)
+    };
     let fit = trainer
         .fit(
             ctx.compute,
-            &Images::new(&ds.train, &ctx.prepared.train_a),
-            Some(&Images::new(&ds.val, &ctx.prepared.dev_a)),
+            &Images::new(&ds.train, train),
+            Some(&Images::new(&ds.val, dev)),
             loss,
             ctx.control,
-            &mut R::hooks(),
+            &mut hooks,
             &mut |e| {
                 observer(LabEvent::Train {
                     phase: "train",

@@ -65,6 +65,20 @@ pub const TRAINING: &[&str] = &[
     "backend",
 ];
 
+/// The parameters of an autoencoder chapter.
+pub const AUTOENCODING: &[&str] = &[
+    "epochs",
+    "limit",
+    "seed",
+    "batch_size",
+    "lr",
+    "latent_dim",
+    "labeled_ratio",
+    "held_out_ratio",
+    "split_seed",
+    "backend",
+];
+
 const fn planned(slug: &'static str, title: &'static str) -> ChapterInfo {
     ChapterInfo {
         slug,
@@ -83,10 +97,10 @@ pub const CHAPTERS: &[ChapterInfo] = &[
     super::data::INFO,
     super::supervised::INFO,
     super::supcon::INFO,
-    planned("pca", "PCA"),
-    planned("linear-ae", "A linear autoencoder against PCA"),
-    planned("autoencoder", "MLP autoencoder"),
-    planned("conv-ae", "Convolutional autoencoder"),
+    super::pca::INFO,
+    super::linear_ae::INFO,
+    super::mlp_ae::INFO,
+    super::conv_ae::INFO,
     planned("simclr", "SimCLR"),
     planned("dino", "DINO"),
     super::clip::INFO,

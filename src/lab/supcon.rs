@@ -100,7 +100,7 @@ impl Recipe for SupConRecipe {
     fn with_head(model: ContrastiveConvNet, n_b: usize, device: &Device) -> ConvNet {
         model.reset_head(n_b, device)
     }
-    fn untrained(channels: usize, n_b: usize, device: &Device) -> ConvNet {
+    fn untrained(channels: usize, n_b: usize, _params: &LabParams, device: &Device) -> ConvNet {
         ContrastiveConvNetConfig::new(channels)
             .init(device)
             .reset_head(n_b, device)

@@ -76,7 +76,7 @@ impl Recipe for SupervisedRecipe {
     fn with_head(model: ConvNet, n_b: usize, device: &Device) -> ConvNet {
         model.reset_head(n_b, device)
     }
-    fn untrained(channels: usize, n_b: usize, device: &Device) -> ConvNet {
+    fn untrained(channels: usize, n_b: usize, _params: &LabParams, device: &Device) -> ConvNet {
         ConvNetConfig::new(channels, n_b).init(device)
     }
     fn kept_logits(model: &ConvNet, x: Tensor<4>) -> Option<Tensor<2>> {

@@ -141,14 +141,34 @@ fn transfer_config(ctx: &RunCtx<'_>, lr: f64, weight_decay: f64, batch: usize) -
     }
 }
 
+/// The notebook's optimiser settings for training on the held-out classes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransferSettings {
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// Batch size.
+    pub batch: usize,
+}
+
+impl TransferSettings {
+    /// The chapter's own learning rate and batch size (supervised, SupCon).
+    pub fn from_params(p: &super::params::LabParams) -> Self {
+        Self {
+            lr: p.lr,
+            batch: p.batch_size,
+        }
+    }
+}
+
 /// Train a transfer model on train B, reporting dev B.
 async fn transfer_run<M: TransferModel>(
     model: M,
     select: crate::train::engine::GradSelect<M>,
     phase: &str,
+    settings: TransferSettings,
     ctx: &mut RunCtx<'_>,
 ) -> Result<Trainer<M>, LabError> {
-    let cfg = transfer_config(ctx, ctx.params.lr, 1e-5, ctx.params.batch_size);
+    let cfg = transfer_config(ctx, settings.lr, 1e-5, settings.batch);
     let mut trainer = Trainer::new(model, cfg, select);
     let ds = &ctx.prepared.dataset;
     let loss: &LossFn<M> = &transfer_loss::<M>;
@@ -251,6 +271,7 @@ async fn converged_on<M: TransferModel>(
 pub async fn transfer<M: TransferModel>(
     fresh_head: &dyn Fn() -> M,
     untrained: &dyn Fn() -> M,
+    settings: TransferSettings,
     ctx: &mut RunCtx<'_>,
     progress: (f64, f64),
 ) -> Result<(ProbeResult, TransferCurves), LabError> {
@@ -268,13 +289,13 @@ pub async fn transfer<M: TransferModel>(
     result.confusion_before = cm_before;
 
     ctx.stage("transfer: training the head only (linear probe)", at(0.1));
-    let probe = transfer_run(head_model, head_only::<M>, "probe", ctx).await?;
+    let probe = transfer_run(head_model, head_only::<M>, "probe", settings, ctx).await?;
     let (after, cm_after) = on_dev_b(&probe.model, logits, &dev_src, &dev_b.labels, ctx).await?;
     result.after = Some(after);
     result.confusion_after = cm_after;
 
     ctx.stage("transfer: fine-tuning everything", at(0.4));
-    let finetune = transfer_run(fresh_head(), all_params::<M>, "finetune", ctx).await?;
+    let finetune = transfer_run(fresh_head(), all_params::<M>, "finetune", settings, ctx).await?;
     let (ft, _) = on_dev_b(&finetune.model, logits, &dev_src, &dev_b.labels, ctx).await?;
     result.finetune_after = Some(ft);
 

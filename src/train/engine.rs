@@ -162,6 +162,8 @@ pub struct Hooks<'a, M> {
     pub transform: Option<Transform<'a>>,
     /// Called after every optimiser step with the new weights (an EMA teacher).
     pub after_step: Option<&'a mut dyn FnMut(&M)>,
+    /// Called at the end of every epoch with the weights (per-epoch snapshots).
+    pub after_epoch: Option<&'a mut dyn FnMut(&M)>,
 }
 
 impl<M> Hooks<'_, M> {
@@ -170,6 +172,7 @@ impl<M> Hooks<'_, M> {
         Self {
             transform: None,
             after_step: None,
+            after_epoch: None,
         }
     }
 }
@@ -330,6 +333,9 @@ impl<M: Module + Clone> Trainer<M> {
                 examples_per_second: seen as f64 / seconds.max(1e-9),
             };
             self.history.epochs.push(stats.clone());
+            if let Some(after) = hooks.after_epoch.as_mut() {
+                after(&self.model);
+            }
             observer(&TrainEvent::Epoch(stats));
         }
         Ok(())

@@ -16,6 +16,7 @@ pub struct Panel {
 pub fn panel(slug: &str) -> Option<Panel> {
     match slug {
         "clip" => Some(super::clip_panel::panel()),
+        "pca" => Some(super::pca_panel::panel()),
         _ => None,
     }
 }

@@ -5,10 +5,12 @@ pub mod canvas;
 pub mod chapters;
 pub mod clip_panel;
 pub mod data_page;
+pub mod pca_panel;
 pub mod runs;
 pub mod shell;
 pub mod state;
 pub mod text;
+pub mod text_unsup;
 pub mod widgets;
 
 use crate::lab::{self, CHAPTERS};

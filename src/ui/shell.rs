@@ -72,8 +72,10 @@ pub fn ChapterShell(
             }
         })
     };
+    let trains = info.params.contains(&"epochs");
     let can_continue = move || {
-        slot.status.get() == "done"
+        trains
+            && slot.status.get() == "done"
             && slot
                 .run_params
                 .get()
@@ -134,8 +136,10 @@ pub fn ChapterShell(
                 " " <span data-testid="stage">{move || slot.stage.get()}</span>
                 <span class="eta">{move || (busy() && slot.eta.get() > 0.0).then(|| format!(" training ETA {:.0} s", slot.eta.get()))}</span>
             </div>
-            <canvas node_ref=loss_ref data-testid="loss-chart" role="img"
-                aria-label=format!("{}: live loss per step and per epoch", info.loss_title) width="10" height="10"></canvas>
+            {trains.then(|| view! {
+                <canvas node_ref=loss_ref data-testid="loss-chart" role="img"
+                    aria-label=format!("{}: live loss per step and per epoch", info.loss_title) width="10" height="10"></canvas>
+            })}
             <div class="prose" inner_html=t.features></div>
             {move || charts().map(|(out, charts)| {
                 let shown: Vec<_> = charts.iter().filter(|c| c.name != "loss").cloned().collect();
@@ -147,11 +151,12 @@ pub fn ChapterShell(
                     </div>
                     <PickedImage pick=pick dataset=dataset_of_run/>
                     <table class="headline" data-testid="headline">
-                        <tr><th>"dev-A accuracy"</th><td>{f(r.dev_a_accuracy)}</td></tr>
-                        <tr><th>"notebook probe, dev B: before / after"</th><td>{format!("{} / {}", f(r.probe.before), f(r.probe.after))}</td></tr>
-                        <tr><th>"fine-tune, dev B"</th><td>{f(r.probe.finetune_after)}</td></tr>
+                        {r.dev_a_accuracy.map(|a| view! { <tr><th>"dev-A accuracy"</th><td>{format!("{a:.3}")}</td></tr> })}
+                        {r.probe.after.map(|_| view! { <tr><th>"notebook probe, dev B: before / after"</th><td>{format!("{} / {}", f(r.probe.before), f(r.probe.after))}</td></tr> })}
+                        {r.probe.finetune_after.map(|a| view! { <tr><th>"fine-tune, dev B"</th><td>{format!("{a:.3}")}</td></tr> })}
                         <tr><th>"converged probe: dev B / test B"</th><td>{format!("{:.3} / {:.3}", r.probe.converged_dev_b, r.probe.converged_test_b)}</td></tr>
-                        <tr><th>"converged probe on an untrained encoder, test B"</th><td>{f(r.probe.random_init_test_b)}</td></tr>
+                        {r.probe.random_init_test_b.map(|a| view! { <tr><th>"converged probe on an untrained encoder, test B"</th><td>{format!("{a:.3}")}</td></tr> })}
+                        {headline_extras(&r).into_iter().map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> }).collect_view()}
                         {r.notes.iter().map(|n| view! { <tr><th>"note"</th><td>{n.clone()}</td></tr> }).collect_view()}
                     </table>
                     <Downloads slug=slug output=out charts=charts/>
@@ -173,6 +178,33 @@ pub fn ChapterShell(
         </section>
     }
     .into_any()
+}
+
+/// The chapter's own numbers worth a headline row: plain numbers, and the
+/// converged test-B accuracy of any extra probe (PCA's pixel baseline).
+fn headline_extras(r: &lab::ChapterResult) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    for (k, v) in &r.extra {
+        let name = k.replace('_', " ");
+        if let Some(x) = v.as_f64() {
+            let text = if x.fract() == 0.0 && x.abs() < 1e9 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.4}")
+            };
+            rows.push((name, text));
+        } else if let Some(t) = v.get("converged_test_b").and_then(|t| t.as_f64()) {
+            let dev = v
+                .get("converged_dev_b")
+                .and_then(|t| t.as_f64())
+                .unwrap_or(f64::NAN);
+            rows.push((
+                format!("{name}: converged dev B / test B"),
+                format!("{dev:.3} / {t:.3}"),
+            ));
+        }
+    }
+    rows
 }
 
 /// Whether a slug names a chapter the shell can show.

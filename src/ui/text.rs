@@ -30,7 +30,7 @@ pub const FEATURES: &str = r#"
 /// `#/supervised` and `#/supcon`, above the transfer results.
 pub const TRANSFER: &str = r#"
 <h3>Transfer to the held-out classes</h3>
-<p>To reuse the encoder for the held-out classes we throw away the classifier and put a new, randomly initialised one in its place. The first confusion matrix shows that fresh head on dev B: it guesses. We then train <strong>only the head</strong> while the encoder stays frozen. Training the head first matters: gradients flowing from a random head into the encoder are noise, and they can wreck features that took the whole first phase to learn. Once the head is sensible, fine-tuning everything (the dashed curves) can adjust the encoder to the new classes.</p>
+<p>To reuse the encoder for the held-out classes we throw away the classifier and put a new, randomly initialised one in its place. The first confusion matrix shows that fresh head on dev B: it guesses. We then train <strong>only the head</strong> while the encoder stays frozen. Freezing the encoder matters: gradients flowing from a random head into the encoder are noise at first, and they can wreck features that took the whole first phase to learn. The second run (the dashed curves) tests that risk directly: it starts again from the trained encoder with another fresh head and fine-tunes everything, so you can see whether adjusting the encoder to the new classes helps more than the early noisy gradients hurt.</p>
 <p>Two linear probes are reported, and they often disagree. The notebook's probe takes only about fifty small AdamW steps at a learning rate of 10⁻⁴ from a random start, so its accuracy depends as much on how far the optimiser got as on the features; across seeds it swings by ten points and sometimes predicts a single class. The <strong>converged probe</strong> is the standard protocol: standardise the frozen encoder features with train-B statistics, then fit an L2-regularised multinomial logistic regression to convergence with L-BFGS. There is one answer for a given feature set, so differences between models are differences between representations. The same probe on an <strong>untrained</strong> encoder is the baseline: random convolutions already give surprisingly usable features on small images, and what training adds is the gap above that line.</p>
 "#;
 
@@ -104,6 +104,10 @@ pub fn chapter(slug: &str) -> ChapterText {
             intro: CLIP_INTRO,
             ..ChapterText::default()
         },
+        "pca" => super::text_unsup::PCA,
+        "linear-ae" => super::text_unsup::LINEAR_AE,
+        "autoencoder" => super::text_unsup::MLP_AE,
+        "conv-ae" => super::text_unsup::CONV_AE,
         _ => ChapterText::default(),
     }
 }

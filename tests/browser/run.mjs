@@ -111,6 +111,26 @@ async function waitColours(page, testid, min, timeout) {
     await page.waitForTimeout(250);
   }
 }
+// A digest of a canvas's pixels, to see whether a redraw changed them.
+async function canvasDigest(page, testid) {
+  return page.evaluate((id) => {
+    const c = document.querySelector(`[data-testid="${id}"]`);
+    if (!c || c.width < 20) return '';
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) | 0;
+    return `${c.width}x${c.height}:${h}`;
+  }, testid);
+}
+// Open a chapter link fresh, press Run, and wait for the run to finish.
+async function runChapter(page, url, timeout) {
+  await fresh(page, url);
+  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120000 });
+  await page.click('[data-testid="run"]');
+  const status = await waitStatus(page, ['done', 'error', 'cancelled'], timeout);
+  assert(status === 'done', `status '${status}' (${await stage(page)})`);
+  return result(page);
+}
 async function fresh(page, url) {
   await page.goto(url);
   await page.reload();
@@ -438,6 +458,71 @@ async function runMode(base, mode) {
     await p3.waitForFunction(() => /loaded from models\//.test(document.querySelector('[data-testid="clip-weights-status"]')?.innerText || ''), null, { timeout: 120000 });
     await p3.close();
     deployClip = false;
+  });
+
+  await test(`${mode}: PCA: the 2-D demo, components, a live k slider and the variance curve`, async () => {
+    await fresh(page, `${base}/#/pca?limit=400`);
+    await page.waitForSelector('[data-testid="pca-demo"]');
+    assert(await canvasColours(page, 'pca-demo') > 4, 'demo not drawn');
+    const demo = await canvasDigest(page, 'pca-demo');
+    await page.click('[data-testid="pca-demo-new"]');
+    assert(await canvasDigest(page, 'pca-demo') !== demo, 'New sample did not redraw the demo');
+    assert(await page.locator('[data-testid="loss-chart"]').count() === 0, 'PCA trains nothing, yet shows a loss chart');
+    const r = await runChapter(page, `${base}/#/pca?limit=400`, 600000);
+    const cum = r.cumulative_explained_variance;
+    assert(cum.length === 128 && cum[0] > 0.1 && cum[127] > 0.9 && cum[127] <= 1.000001, `cumulative ${cum[0]} … ${cum[127]}`);
+    for (const k of ['probe_pca', 'probe_pixels']) {
+      assert(r[k].converged_test_b > 0.6, `${k} test B ${r[k].converged_test_b}`);
+    }
+    assert(await canvasColours(page, 'chart-components') > 50, 'component grid blank');
+    assert(await plotColours(page, 'chart-umap_0') > 6, 'PCA UMAP blank');
+    assert(await canvasColours(page, 'pca-recon') > 50, 'reconstructions blank');
+    assert(await canvasColours(page, 'pca-variance') > 4, 'variance curve blank');
+    const k90 = r.components_for_90;
+    assert(new RegExp(`k = ${k90} of 128`).test(await text(page, 'pca-k-readout')), `slider does not start at k90=${k90}: ${await text(page, 'pca-k-readout')}`);
+    const before = await canvasDigest(page, 'pca-recon');
+    await page.locator('[data-testid="pca-k"]').fill('1');
+    await page.waitForFunction(() => /k = 1 of/.test(document.querySelector('[data-testid="pca-k-readout"]').innerText));
+    assert(await canvasDigest(page, 'pca-recon') !== before, 'moving k did not change the reconstruction');
+    const atOne = await canvasDigest(page, 'pca-recon');
+    await page.selectOption('[data-testid="pca-split"]', '2');
+    assert(await canvasDigest(page, 'pca-recon') !== atOne, 'switching to test images did not redraw');
+    // Hovering the curve reads a value off it.
+    const box = await page.locator('[data-testid="pca-variance"]').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.6);
+    assert(/k = \d+ of 128: \d+\.\d% of the variance/.test(await text(page, 'pca-k-readout')), 'hover readout');
+  });
+
+  await test(`${mode}: the linear autoencoder against PCA: W Wᵀ, components and angles draw`, async () => {
+    const r = await runChapter(page, `${base}/#/linear-ae?epochs=2&limit=256&batch_size=64`, 900000);
+    assert(r.train_loss.length === 2 && r.train_loss[1] < r.train_loss[0], `train_loss ${r.train_loss}`);
+    assert(r.principal_angles_mean_per_epoch.length === 2, 'angles per epoch');
+    assert(r.reconstruction_mse > 0 && r.reconstruction_mse < 0.2, `reconstruction_mse ${r.reconstruction_mse}`);
+    for (const id of ['chart-gram', 'chart-learned_components', 'chart-pca_components', 'chart-reconstructions']) {
+      assert(await canvasColours(page, id) > 20, `${id} blank`);
+    }
+    assert(await plotColours(page, 'chart-angles') > 3, 'angles chart blank');
+  });
+
+  await test(`${mode}: one short convolutional autoencoder run finishes, reconstructs and transfers`, async () => {
+    const r = await runChapter(page, `${base}/#/conv-ae?epochs=1&limit=128&batch_size=64`, 900000);
+    assert(r.train_loss.length === 1 && Number.isFinite(r.reconstruction_mse), `mse ${r.reconstruction_mse}`);
+    for (const k of ['before', 'after', 'finetune_after', 'converged_test_b', 'random_init_test_b']) {
+      assert(r.probe[k] >= 0 && r.probe[k] <= 1, `probe.${k} = ${r.probe[k]}`);
+    }
+    assert(await canvasColours(page, 'chart-reconstructions') > 20, 'reconstructions blank');
+    assert(await plotColours(page, 'chart-transfer') > 3, 'freeze vs fine-tune chart blank');
+  });
+
+  if (full) await test(`${mode}: the MLP autoencoder's bottleneck exercise runs with an 8-d code`, async () => {
+    await fresh(page, `${base}/#/autoencoder?epochs=1&limit=256&batch_size=64`);
+    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120000 });
+    await page.click('[data-testid="exercise-0"]');
+    assert(await waitStatus(page, ['done', 'error', 'cancelled'], 600000) === 'done', `status (${await stage(page)})`);
+    const r = await result(page);
+    assert(r.latent_dim === 8 && (await page.evaluate(() => location.hash)).includes('latent_dim=8'), `latent_dim ${r.latent_dim}`);
+    assert(r.kept_probe_dev_a > 0 && r.kept_probe_dev_a <= 1, `kept probe ${r.kept_probe_dev_a}`);
+    assert(await plotColours(page, 'chart-umap_0') > 6, 'UMAP of the code blank');
   });
 
   await test(`${mode}: no panic and no console error`, async () => {

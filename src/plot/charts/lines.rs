@@ -112,6 +112,18 @@ pub fn line_chart(
     series: &[Series],
     size: Size,
 ) -> Scene {
+    line_chart_scaled(title, x_label, y_label, series, size).0
+}
+
+/// [`line_chart`], also returning the x axis's pixel scale, so a page can turn a
+/// pointer position back into a data value (hover on a curve).
+pub fn line_chart_scaled(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    size: Size,
+) -> (Scene, LinearScale) {
     let size = size.sanitized();
     let mut scene = Scene::new(size.width, size.height, BACKGROUND);
     let mut top = draw_title(&mut scene, title, size.width);
@@ -224,7 +236,7 @@ pub fn line_chart(
             Anchor::Middle,
             Baseline::Middle,
         );
-        return scene;
+        return (scene, xs);
     }
 
     for s in series {
@@ -263,7 +275,7 @@ pub fn line_chart(
             }
         }
     }
-    scene
+    (scene, xs)
 }
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ mod test_support;
 
 pub use heatmap::confusion_heatmap;
 pub use images::{ImageTile, image_grid};
-pub use lines::{Series, line_chart, smooth_ema};
+pub use lines::{Series, line_chart, line_chart_scaled, smooth_ema};
 pub use scatter::{ScatterLayout, nearest_point, scatter};
 
 /// Pixel size of a chart.
