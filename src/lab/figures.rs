@@ -151,8 +151,7 @@ pub fn component_grid(
 pub fn signed_matrix(m: &[f32], k: usize, caption: &str) -> Scene {
     let mut rgba = Vec::with_capacity(k * k * 4);
     for v in m.iter().take(k * k) {
-        let t = ((f64::from(*v) + 1.0) / 2.0).clamp(0.0, 1.0);
-        let c = diverging(if t.is_finite() { t } else { 0.5 });
+        let c = diverging(f64::from(*v)); // clamps to −1..1, NaN white
         rgba.extend_from_slice(&[c.0, c.1, c.2, 255]);
     }
     let ok = rgba.len() == k * k * 4;

@@ -141,7 +141,7 @@ async fn compare_with_pca(
     out.figures.push(chart(
         "gram",
         "W Wᵀ of the learned rows: blue −1, white 0, red +1; the identity would mean orthonormal rows".into(),
-        signed_matrix(&g, latent, "W Wᵀ (blue −1, white 0, red +1)"),
+        signed_matrix(&g, latent, "W Wᵀ (blue -1, white 0, red +1)"),
     ));
     if !per_epoch.is_empty() {
         out.figures.push(chart(

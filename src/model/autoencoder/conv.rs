@@ -1,13 +1,13 @@
 //! The notebook's `ConvAutoencoder` for 28×28 images: strided convolutions down to
 //! 4×4, a dense bottleneck, and bilinear upsampling followed by convolutions back up.
 
+use super::bilinear::Bilinear;
 use super::{Autoencoder, load, new_head};
 use crate::model::batchnorm::{BatchNorm, BatchNormConfig};
 use crate::model::state::{StateError, TensorMap};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::interpolate::{Interpolate2d, Interpolate2dConfig, InterpolateMode};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
@@ -24,16 +24,10 @@ const DEEP_SIZE: usize = 4;
 pub const FLAT_DIM: usize = DEEP_CHANNELS * DEEP_SIZE * DEEP_SIZE;
 
 /// `nn.Upsample(size=target_size, mode='bilinear', align_corners=False)`, or with
-/// `scale_factor=2` when there is no target size.
-pub fn upsample(target_size: Option<[usize; 2]>) -> Interpolate2d {
-    let config = Interpolate2dConfig::new()
-        .with_mode(InterpolateMode::Linear) // bilinear on [batch, c, h, w]
-        .with_align_corners(false); // burn's default is true, PyTorch's is false
-    match target_size {
-        Some(size) => config.with_output_size(Some(size)),
-        None => config.with_scale_factor(Some([2.0, 2.0])),
-    }
-    .init()
+/// `scale_factor=2` when there is no target size (see [`Bilinear`] for why it is
+/// not burn's `interpolate`).
+pub fn upsample(target_size: Option<[usize; 2]>) -> Bilinear {
+    Bilinear::new(target_size)
 }
 
 fn conv3x3(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Conv2d {
@@ -82,7 +76,7 @@ impl StridedConvBlock {
 /// BatchNorm → ReLU unless it is the output block.
 #[derive(Module, Debug)]
 pub struct UpsampleConvBlock {
-    upsample: Interpolate2d,
+    upsample: Bilinear,
     conv: Conv2d,
     /// Present when the block is activated.
     bn: Option<BatchNorm>,

@@ -11,6 +11,7 @@
 //! `U(±1/√fan_in)` exactly as `nn.Linear`/`nn.Conv2d` do; LayerNorm and BatchNorm
 //! start at scale 1, shift 0.
 
+pub mod bilinear;
 pub mod conv;
 pub mod linear;
 mod load;
