@@ -141,6 +141,13 @@ fn autoencoders_learn_to_reconstruct_and_transfer() {
             "{slug}: {:?}",
             r.train_loss
         );
+        // Measured after transfer on the kept model: the same as the last epoch's
+        // dev loss, so transfer left its weights and BatchNorm statistics alone.
+        let last = *r.dev_loss.last().unwrap();
+        assert!(
+            (mse - last).abs() < 1e-3 * last,
+            "{slug}: {mse} against {last}"
+        );
         let p = &r.probe;
         assert!(p.before.is_some() && p.after.is_some() && p.finetune_after.is_some());
         assert!(p.random_init_test_b.is_some(), "{slug}");

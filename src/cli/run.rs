@@ -164,6 +164,16 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
             f(r.probe.random_init_test_b),
             r.seconds_per_epoch
         );
+        for (k, v) in &r.extra {
+            match v {
+                serde_json::Value::Number(n) => eprintln!("{slug}: {k} {n}"),
+                serde_json::Value::Object(o) if o.contains_key("converged_test_b") => eprintln!(
+                    "{slug}: {k}: converged dev-B {} test-B {}",
+                    o["converged_dev_b"], o["converged_test_b"]
+                ),
+                _ => {}
+            }
+        }
         for note in &r.notes {
             eprintln!("{slug}: note: {note}");
         }

@@ -131,11 +131,15 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
             let seed = ctx.params.seed;
             let channels = ctx.prepared.dataset.manifest.channels;
             let n_b = ctx.prepared.names_b.len();
+            let params = ctx.params.clone();
+            // burn's clones share BatchNorm running statistics; the transfer runs
+            // train copies in train mode, so each gets weights of its own, and the
+            // kept model (for Continue and the chapter's own analysis) stays as trained.
             let fresh_head = || {
                 device.seed(seed.wrapping_add(7));
-                R::with_head(model.clone(), n_b, &device)
+                let trained = R::with_head(model.clone(), n_b, &device);
+                R::untrained(channels, n_b, &params, &device).load_record(trained.into_record())
             };
-            let params = ctx.params.clone();
             let untrained = || {
                 device.seed(seed.wrapping_add(99));
                 R::untrained(channels, n_b, &params, &device)
