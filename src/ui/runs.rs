@@ -62,6 +62,8 @@ pub struct RunSummary {
     pub umap: Option<Embedding2d>,
     /// The dataset's class names.
     pub class_names: Vec<String>,
+    /// The run's reconstructions, for the autoencoders' side-by-side sweeps.
+    pub reconstructions: Option<crate::plot::Scene>,
 }
 
 /// What the app knows about one chapter's runs; survives navigation.
@@ -268,6 +270,11 @@ impl Runs {
                     result: out.result.clone(),
                     umap: out.umaps.get(1).or(out.umaps.first()).cloned(),
                     class_names: dataset.manifest.class_names.clone(),
+                    reconstructions: out
+                        .figures
+                        .iter()
+                        .find(|c| c.name == "reconstructions")
+                        .map(|c| c.scene.clone()),
                 };
                 slot.runs.update(|r| r.push(summary));
                 slot.output.set(Some(Arc::new(out)));

@@ -259,16 +259,30 @@ pub fn RunsTable(
     runs: RwSignal<Vec<RunSummary>>,
 ) -> impl IntoView {
     let f = |v: Option<f64>| v.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into());
+    let any_recon = move || runs.with(|r| r.iter().any(|x| x.reconstructions.is_some()));
     view! {
         <table class="runs" data-testid="runs">
-            <tr><th>"parameters"</th><th>"epochs"</th><th>"dev-A acc"</th><th>"probe after"</th><th>"fine-tune"</th><th>"converged test B"</th><th>"UMAP"</th></tr>
-            {move || runs.get().into_iter().map(|r| {
+            <tr><th>"parameters"</th><th>"epochs"</th><th>"dev-A acc"</th><th>"probe after"</th><th>"fine-tune"</th><th>"converged test B"</th><th>"UMAP"</th>
+                {move || any_recon().then(|| view! { <th>"reconstructions (top) of dev images (bottom)"</th> })}</tr>
+            {move || runs.get().into_iter().enumerate().map(|(i, r)| {
                 let thumb = NodeRef::<html::Canvas>::new();
                 let emb = r.umap.clone();
                 let names = r.class_names.clone();
                 Effect::new(move |_| {
                     if let (Some(el), Some(e)) = (thumb.get(), emb.as_ref()) {
                         canvas::draw(&el, &umap_thumbnail(e, &names));
+                    }
+                });
+                let recon_ref = NodeRef::<html::Canvas>::new();
+                let recon = r.reconstructions.clone();
+                let has_recon = recon.is_some();
+                Effect::new(move |_| {
+                    if let (Some(el), Some(scene)) = (recon_ref.get(), recon.as_ref()) {
+                        canvas::draw(&el, scene);
+                        // Half size: the table compares runs, the chart above shows detail.
+                        let style = web_sys::HtmlElement::style(&el);
+                        let _ = style.set_property("width", &format!("{}px", scene.width / 2.0));
+                        let _ = style.set_property("height", &format!("{}px", scene.height / 2.0));
                     }
                 });
                 let p = &r.result.probe;
@@ -281,6 +295,10 @@ pub fn RunsTable(
                         <td>{f(p.finetune_after)}</td>
                         <td>{format!("{:.3}", p.converged_test_b)}</td>
                         <td><canvas node_ref=thumb role="img" aria-label="UMAP of this run" width="10" height="10"></canvas></td>
+                        {has_recon.then(|| view! {
+                            <td><canvas node_ref=recon_ref data-testid=format!("run-recon-{i}") role="img"
+                                aria-label="Reconstructions of this run" width="10" height="10"></canvas></td>
+                        })}
                     </tr>
                 }
             }).collect_view()}

@@ -524,6 +524,12 @@ async function runMode(base, mode) {
     assert(r.latent_dim === 8 && (await page.evaluate(() => location.hash)).includes('latent_dim=8'), `latent_dim ${r.latent_dim}`);
     assert(r.kept_probe_dev_a > 0 && r.kept_probe_dev_a <= 1, `kept probe ${r.kept_probe_dev_a}`);
     assert(await plotColours(page, 'chart-umap_0') > 6, 'UMAP of the code blank');
+    // The sweep's next bottleneck: both runs side by side in the runs table.
+    await page.click('[data-testid="exercise-1"]');
+    assert(await waitStatus(page, ['done', 'error', 'cancelled'], 600000) === 'done', `status (${await stage(page)})`);
+    assert((await result(page)).latent_dim === 32, 'second bottleneck');
+    for (const id of ['run-recon-0', 'run-recon-1']) assert(await canvasColours(page, id) > 20, `${id} blank`);
+    assert(await canvasDigest(page, 'run-recon-0') !== await canvasDigest(page, 'run-recon-1'), 'the two bottlenecks reconstruct identically');
   });
 
   await test(`${mode}: no panic and no console error`, async () => {
