@@ -88,7 +88,7 @@ fn convnet_forward_matches_torch_in_eval_mode() {
     let device = cpu_device();
     let model = ConvNetConfig::new(3, 5)
         .init(&device)
-        .load_torch(&model_map(&all), 3, 5, &device)
+        .load_torch(&model_map(&all), &device)
         .unwrap();
     let f = model.features(input(&all, &device));
     assert_close(
@@ -120,7 +120,7 @@ fn convnet_forward_matches_torch_in_train_mode_with_running_stats() {
     let device = cpu_device().autodiff();
     let model = ConvNetConfig::new(3, 5)
         .init(&device)
-        .load_torch(&model_map(&all), 3, 5, &device)
+        .load_torch(&model_map(&all), &device)
         .unwrap();
     let f = model.features(input(&all, &device));
     assert_close(

@@ -207,136 +207,35 @@ impl ConvNet {
 mod load {
     //! Loading a PyTorch `state_dict` of the notebook's ConvNet.
     use super::*;
-    use crate::model::batchnorm::BatchNorm;
     use crate::model::state::{StateError, TensorMap};
-    use burn::module::{Param, RunningState};
-
-    fn tensor<const D: usize>(
-        map: &TensorMap,
-        name: &str,
-        shape: [usize; D],
-        device: &Device,
-    ) -> Result<Tensor<D>, StateError> {
-        let v = map.get(name, &shape)?;
-        Ok(Tensor::from_data(
-            TensorData::new(v.to_vec(), shape),
-            device,
-        ))
-    }
-
-    fn set_bn(
-        bn: &mut BatchNorm,
-        map: &TensorMap,
-        prefix: &str,
-        device: &Device,
-    ) -> Result<(), StateError> {
-        let n = bn.num_features;
-        if bn.gamma.is_some() {
-            bn.gamma = Some(Param::from_tensor(tensor(
-                map,
-                &format!("{prefix}.weight"),
-                [n],
-                device,
-            )?));
-            bn.beta = Some(Param::from_tensor(tensor(
-                map,
-                &format!("{prefix}.bias"),
-                [n],
-                device,
-            )?));
-        }
-        bn.running_mean =
-            RunningState::new(tensor(map, &format!("{prefix}.running_mean"), [n], device)?);
-        bn.running_var =
-            RunningState::new(tensor(map, &format!("{prefix}.running_var"), [n], device)?);
-        Ok(())
-    }
-
-    fn set_linear(
-        l: &mut Linear,
-        map: &TensorMap,
-        prefix: &str,
-        d_in: usize,
-        d_out: usize,
-        device: &Device,
-    ) -> Result<(), StateError> {
-        // PyTorch stores [out, in]; burn's row layout is [in, out].
-        let w: Tensor<2> = tensor(map, &format!("{prefix}.weight"), [d_out, d_in], device)?;
-        l.weight = Param::from_tensor(w.transpose());
-        l.bias = Some(Param::from_tensor(tensor(
-            map,
-            &format!("{prefix}.bias"),
-            [d_out],
-            device,
-        )?));
-        Ok(())
-    }
+    use crate::model::torch_load::{linear, set_batch_norm, set_conv};
 
     impl Encoder {
-        /// Load `conv_blocks.*` and `encoder_head.1.*` from a PyTorch state dict.
-        pub fn load_torch(
-            mut self,
-            map: &TensorMap,
-            in_channels: usize,
-            latent: usize,
-            device: &Device,
-        ) -> Result<Self, StateError> {
-            let widths = [in_channels, 32, 64, 128];
+        /// Load `conv_blocks.*` and `encoder_head.1.*` from a PyTorch state dict; every
+        /// tensor must have the shape of the layer it replaces.
+        pub fn load_torch(mut self, map: &TensorMap, device: &Device) -> Result<Self, StateError> {
+            let latent = self.fc.weight.val().dims()[1];
             for (i, block) in self.blocks.iter_mut().enumerate() {
-                let (c_in, c_out) = (widths[i], widths[i + 1]);
-                block.conv.weight = Param::from_tensor(tensor(
-                    map,
-                    &format!("conv_blocks.{i}.block.0.weight"),
-                    [c_out, c_in, 3, 3],
-                    device,
-                )?);
-                block.conv.bias = Some(Param::from_tensor(tensor(
-                    map,
-                    &format!("conv_blocks.{i}.block.0.bias"),
-                    [c_out],
-                    device,
-                )?));
-                set_bn(
-                    &mut block.bn,
-                    map,
-                    &format!("conv_blocks.{i}.block.1"),
-                    device,
-                )?;
+                let prefix = format!("conv_blocks.{i}.block");
+                set_conv(&mut block.conv, map, &format!("{prefix}.0"), device)?;
+                set_batch_norm(&mut block.bn, map, &format!("{prefix}.1"), device)?;
             }
-            set_linear(
-                &mut self.fc,
-                map,
-                "encoder_head.1",
-                FLAT_DIM,
-                latent,
-                device,
-            )?;
+            self.fc = linear(map, "encoder_head.1", FLAT_DIM, latent, true, device)?;
             Ok(self)
         }
     }
 
     impl ConvNet {
-        /// Load every weight and running statistic of the notebook's ConvNet.
-        pub fn load_torch(
-            mut self,
-            map: &TensorMap,
-            in_channels: usize,
-            n_classes: usize,
-            device: &Device,
-        ) -> Result<Self, StateError> {
+        /// Load every weight and running statistic of the notebook's ConvNet; every
+        /// tensor must have the shape of the layer it replaces.
+        pub fn load_torch(mut self, map: &TensorMap, device: &Device) -> Result<Self, StateError> {
             let latent = self.latent_dim;
-            self.encoder = self.encoder.load_torch(map, in_channels, latent, device)?;
+            let n_classes = self.classifier.weight.val().dims()[1];
+            self.encoder = self.encoder.load_torch(map, device)?;
             if let Some(bn) = self.bn.as_mut() {
-                set_bn(bn, map, "bn", device)?;
+                set_batch_norm(bn, map, "bn", device)?;
             }
-            set_linear(
-                &mut self.classifier,
-                map,
-                "classifier",
-                latent,
-                n_classes,
-                device,
-            )?;
+            self.classifier = linear(map, "classifier", latent, n_classes, true, device)?;
             Ok(self)
         }
     }

@@ -7,3 +7,4 @@ pub mod contrastive;
 pub mod convnet;
 pub mod safetensors;
 pub mod state;
+pub(crate) mod torch_load;

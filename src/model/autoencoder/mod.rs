@@ -14,7 +14,7 @@
 pub mod bilinear;
 pub mod conv;
 pub mod linear;
-mod load;
+use super::torch_load as load;
 pub mod mlp;
 
 pub use conv::{ConvAe, ConvAeConfig};

@@ -1,4 +1,5 @@
-//! Building layers from a PyTorch `state_dict` (names and layouts as PyTorch has them).
+//! Building layers from a PyTorch `state_dict` (names and layouts as PyTorch has
+//! them), for the parity tests of every model.
 
 use crate::model::batchnorm::BatchNorm;
 use crate::model::state::{StateError, TensorMap};
@@ -8,7 +9,7 @@ use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
 /// The tensor `name`, which must have `shape`.
-pub(super) fn tensor<const D: usize>(
+pub(crate) fn tensor<const D: usize>(
     map: &TensorMap,
     name: &str,
     shape: [usize; D],
@@ -32,7 +33,7 @@ fn param<const D: usize>(
 
 /// An `nn.Linear(d_in, d_out)` stored under `prefix`: PyTorch keeps the weight as
 /// `[out, in]`, burn as `[in, out]`.
-pub(super) fn linear(
+pub(crate) fn linear(
     map: &TensorMap,
     prefix: &str,
     d_in: usize,
@@ -53,7 +54,7 @@ pub(super) fn linear(
 }
 
 /// The classifier head under `classifier.*`, when the state dict has one.
-pub(super) fn classifier(
+pub(crate) fn classifier(
     map: &TensorMap,
     latent_dim: usize,
     device: &Device,
@@ -67,7 +68,7 @@ pub(super) fn classifier(
 
 /// Weight `[out, in, kh, kw]` and bias of an `nn.Conv2d` under `prefix`, with the
 /// layer's own shape.
-pub(super) fn set_conv(
+pub(crate) fn set_conv(
     conv: &mut Conv2d,
     map: &TensorMap,
     prefix: &str,
@@ -79,16 +80,19 @@ pub(super) fn set_conv(
     Ok(())
 }
 
-/// Scale, shift and running statistics of an affine `nn.BatchNorm2d` under `prefix`.
-pub(super) fn set_batch_norm(
+/// Running statistics of an `nn.BatchNorm2d` under `prefix`, and its scale and
+/// shift when the layer has them (`affine=True`).
+pub(crate) fn set_batch_norm(
     bn: &mut BatchNorm,
     map: &TensorMap,
     prefix: &str,
     device: &Device,
 ) -> Result<(), StateError> {
     let n = bn.num_features;
-    bn.gamma = Some(param(map, &format!("{prefix}.weight"), [n], device)?);
-    bn.beta = Some(param(map, &format!("{prefix}.bias"), [n], device)?);
+    if bn.gamma.is_some() {
+        bn.gamma = Some(param(map, &format!("{prefix}.weight"), [n], device)?);
+        bn.beta = Some(param(map, &format!("{prefix}.bias"), [n], device)?);
+    }
     bn.running_mean =
         RunningState::new(tensor(map, &format!("{prefix}.running_mean"), [n], device)?);
     bn.running_var = RunningState::new(tensor(map, &format!("{prefix}.running_var"), [n], device)?);
@@ -96,7 +100,7 @@ pub(super) fn set_batch_norm(
 }
 
 /// Scale and shift of an `nn.LayerNorm` under `prefix`.
-pub(super) fn set_layer_norm(
+pub(crate) fn set_layer_norm(
     ln: &mut LayerNorm,
     map: &TensorMap,
     prefix: &str,
