@@ -292,14 +292,13 @@ impl Chapter for PcaChapter {
         &INFO
     }
 
-    fn validate(&self, params: &LabParams, prepared: &Prepared) -> Result<(), LabError> {
+    fn validate(&self, _params: &LabParams, prepared: &Prepared) -> Result<(), LabError> {
         let n = prepared.train_unlabeled.len();
         if n < 3 {
             return Err(LabError::Params(format!(
                 "PCA needs at least 3 unlabelled train images, the split leaves {n}: raise limit or lower labeled_ratio"
             )));
         }
-        let _ = params;
         Ok(())
     }
 
