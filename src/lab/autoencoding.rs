@@ -40,6 +40,9 @@ impl<T: Autoencoder> TransferModel for T {
             None => GradientsParams::new(),
         }
     }
+    fn unshared(self) -> Self {
+        Autoencoder::unshared(self)
+    }
 }
 
 /// The notebook's autoencoder loss: mean squared error of the reconstruction.

@@ -132,13 +132,12 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
             let channels = ctx.prepared.dataset.manifest.channels;
             let n_b = ctx.prepared.names_b.len();
             let params = ctx.params.clone();
-            // burn's clones share BatchNorm running statistics; the transfer runs
-            // train copies in train mode, so each gets weights of its own, and the
-            // kept model (for Continue and the chapter's own analysis) stays as trained.
+            // burn's clones share BatchNorm running statistics; the transfer trains
+            // copies in train mode, so each gets statistics of its own, and the kept
+            // model (for Continue and the chapter's own analysis) stays as trained.
             let fresh_head = || {
                 device.seed(seed.wrapping_add(7));
-                let trained = R::with_head(model.clone(), n_b, &device);
-                R::untrained(channels, n_b, &params, &device).load_record(trained.into_record())
+                R::with_head(model.clone(), n_b, &device).unshared()
             };
             let untrained = || {
                 device.seed(seed.wrapping_add(99));

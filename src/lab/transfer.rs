@@ -66,6 +66,9 @@ pub trait TransferModel: Module + Clone + 'static {
     fn features(&self, x: Tensor<4>) -> Tensor<2>;
     /// The gradients of the head alone (the linear probe).
     fn head_grads(&self, grads: Gradients) -> GradientsParams;
+    /// A copy that shares no BatchNorm statistics with the model it was cloned from,
+    /// so training it leaves the original as it was.
+    fn unshared(self) -> Self;
 }
 
 impl TransferModel for ConvNet {
@@ -77,6 +80,9 @@ impl TransferModel for ConvNet {
     }
     fn head_grads(&self, mut grads: Gradients) -> GradientsParams {
         GradientsParams::from_module(&mut grads, &self.classifier)
+    }
+    fn unshared(self) -> Self {
+        ConvNet::unshared(self)
     }
 }
 

@@ -73,6 +73,16 @@ impl BatchNormConfig {
 }
 
 impl BatchNorm {
+    /// The same layer with running statistics of its own. burn's clones share
+    /// `RunningState` (an `Arc`), so a clone trained in train mode would move the
+    /// original's statistics; this copies the current values into new states, on the
+    /// device, without a readback.
+    pub fn unshared(mut self) -> Self {
+        self.running_mean = RunningState::new(self.running_mean.value());
+        self.running_var = RunningState::new(self.running_var.value());
+        self
+    }
+
     /// Normalise `[batch, channels, ...]`. Batch statistics are used when the input is
     /// on an autodiff device (training), the running statistics otherwise.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {

@@ -156,6 +156,15 @@ impl ConvNetConfig {
 }
 
 impl ConvNet {
+    /// A copy whose BatchNorm statistics are its own (see [`BatchNorm::unshared`]).
+    pub fn unshared(mut self) -> Self {
+        for block in &mut self.encoder.blocks {
+            block.bn = block.bn.clone().unshared();
+        }
+        self.bn = self.bn.map(BatchNorm::unshared);
+        self
+    }
+
     /// A classifier on `encoder`'s output with no normalisation in between.
     pub fn on_encoder(
         encoder: Encoder,

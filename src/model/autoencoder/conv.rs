@@ -175,6 +175,17 @@ impl ConvAeConfig {
 }
 
 impl ConvAe {
+    /// A copy whose BatchNorm statistics are its own (see [`BatchNorm::unshared`]).
+    pub fn unshared(mut self) -> Self {
+        for b in &mut self.conv_blocks {
+            b.bn = b.bn.clone().unshared();
+        }
+        for b in &mut self.deconv_blocks {
+            b.bn = b.bn.take().map(BatchNorm::unshared);
+        }
+        self
+    }
+
     /// Image channels.
     pub fn channels(&self) -> usize {
         self.channels
@@ -215,6 +226,9 @@ impl ConvAe {
 }
 
 impl Autoencoder for ConvAe {
+    fn unshared(self) -> Self {
+        ConvAe::unshared(self)
+    }
     fn encode(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = x; // [batch, c, 28, 28]
         for block in &self.conv_blocks {

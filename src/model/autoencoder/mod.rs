@@ -49,6 +49,10 @@ pub trait Autoencoder: burn::module::Module + Clone + core::fmt::Debug + 'static
 
     /// Width of the latent code.
     fn latent_dim(&self) -> usize;
+    /// A copy whose BatchNorm statistics, if any, are not shared with `self`'s.
+    fn unshared(self) -> Self {
+        self
+    }
 
     /// Logits `[batch, n_classes]` of the head on the code, when there is a head (the
     /// notebook's `forward` once `reset_head` was called).
