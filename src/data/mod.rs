@@ -1,6 +1,7 @@
 //! Data: MedMNIST label tables, the `.npz` reader, the converter, replab's bundle
 //! format, numpy's random stream and the lab's splits.
 
+pub mod augment;
 pub mod bundle;
 pub mod convert;
 pub mod medmnist;

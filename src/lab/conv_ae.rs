@@ -24,6 +24,7 @@ pub const INFO: ChapterInfo = ChapterInfo {
         set: &[("epochs", "10")],
     }],
     loss_title: "Reconstruction loss (MSE)",
+    monitors: &[],
     make: Some(make),
     built: true,
 };

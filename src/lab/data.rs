@@ -14,6 +14,7 @@ pub const INFO: ChapterInfo = ChapterInfo {
     defaults: &[],
     exercises: &[],
     loss_title: "",
+    monitors: &[],
     make: None,
     built: true,
 };

@@ -39,6 +39,7 @@ pub const INFO: ChapterInfo = ChapterInfo {
         },
     ],
     loss_title: "Reconstruction loss (MSE)",
+    monitors: &[],
     make: Some(make),
     built: true,
 };

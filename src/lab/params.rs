@@ -190,6 +190,42 @@ pub const PARAMS: &[ParamSpec] = &[
         kind: Kind::Int { min: 1, max: 512 },
         step: "1",
     },
+    ParamSpec {
+        name: "jitter",
+        flag: "jitter",
+        label: "Colour jitter",
+        help: "Whether the augmentations jitter brightness, contrast, saturation and hue",
+        kind: Kind::Choice(&["on", "off"]),
+        step: "",
+    },
+    ParamSpec {
+        name: "blur",
+        flag: "blur",
+        label: "Gaussian blur",
+        help: "Whether the augmentations blur (SimCLR's views, DINO's global crops)",
+        kind: Kind::Choice(&["on", "off"]),
+        step: "",
+    },
+    ParamSpec {
+        name: "momentum",
+        flag: "momentum",
+        label: "Teacher momentum",
+        help: "EMA momentum of DINO's teacher (the notebook uses 0.996)",
+        kind: Kind::Float {
+            min: 0.0,
+            max: 1.0,
+            open_min: false,
+        },
+        step: "0.0001",
+    },
+    ParamSpec {
+        name: "teacher_buffers",
+        flag: "teacher-buffers",
+        label: "EMA of BatchNorm statistics",
+        help: "Also average the student's BatchNorm statistics into the teacher (the notebook does not)",
+        kind: Kind::Choice(&["off", "on"]),
+        step: "",
+    },
 ];
 
 /// The spec of a parameter by name.
@@ -199,6 +235,7 @@ pub fn spec(name: &str) -> Option<&'static ParamSpec> {
 
 /// Parameters of a chapter run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LabParams {
     /// Dataset bundle name.
     pub dataset: String,
@@ -228,6 +265,14 @@ pub struct LabParams {
     pub bias: bool,
     /// Principal components PCA keeps.
     pub components: usize,
+    /// Whether the augmentations include colour jitter.
+    pub jitter: bool,
+    /// Whether the augmentations include Gaussian blur.
+    pub blur: bool,
+    /// DINO's teacher momentum.
+    pub momentum: f64,
+    /// Whether DINO's EMA also averages BatchNorm statistics.
+    pub teacher_buffers: bool,
 }
 
 impl Default for LabParams {
@@ -247,8 +292,16 @@ impl Default for LabParams {
             latent_dim: 128,
             bias: false,
             components: 128,
+            jitter: true,
+            blur: true,
+            momentum: 0.996,
+            teacher_buffers: false,
         }
     }
+}
+
+fn on_off(b: bool) -> String {
+    if b { "on" } else { "off" }.into()
 }
 
 fn check(spec: &ParamSpec, value: &str) -> Result<(), String> {
@@ -343,6 +396,10 @@ impl LabParams {
             "latent_dim" => self.latent_dim = int() as usize,
             "bias" => self.bias = value == "on",
             "components" => self.components = int() as usize,
+            "jitter" => self.jitter = value == "on",
+            "blur" => self.blur = value == "on",
+            "momentum" => self.momentum = float(),
+            "teacher_buffers" => self.teacher_buffers = value == "on",
             _ => {}
         }
         Ok(())
@@ -370,6 +427,10 @@ impl LabParams {
             "latent_dim" => self.latent_dim.to_string(),
             "bias" => if self.bias { "on" } else { "off" }.into(),
             "components" => self.components.to_string(),
+            "jitter" => on_off(self.jitter),
+            "blur" => on_off(self.blur),
+            "momentum" => self.momentum.to_string(),
+            "teacher_buffers" => on_off(self.teacher_buffers),
             _ => String::new(),
         }
     }

@@ -50,6 +50,7 @@ pub const INFO: ChapterInfo = ChapterInfo {
         },
     ],
     loss_title: "",
+    monitors: &[],
     make: Some(make),
     built: true,
 };

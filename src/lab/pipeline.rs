@@ -66,10 +66,12 @@ pub trait Recipe: 'static {
     fn kept_logits(_model: &Self::Model, _x: Tensor<4>) -> Option<Tensor<2>> {
         None
     }
-    /// Per-batch transform and after-step hook for the main training.
-    fn hooks<'a>() -> Hooks<'a, Self::Model> {
+    /// Per-batch transform (augmented views) and after-step hook (an EMA teacher)
+    /// for the main training.
+    fn hooks<'a>(_params: &LabParams) -> Hooks<'a, Self::Model> {
         Hooks::none()
     }
+
     /// A tensor to keep at the end of every epoch of the main training (the linear
     /// autoencoder's weights, for its per-epoch principal angles).
     fn epoch_snapshot(_model: &Self::Model) -> Option<Tensor<2>> {
@@ -150,6 +152,7 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
             out.umaps = umaps;
             out.curves = Some(curves);
             out.result.dev_a_accuracy = dev_a;
+            monitors_to_result(R::INFO.monitors, &mut out);
             R::extend(&model, &self.snapshots, &mut ctx, &mut out).await?;
             Ok(out)
         })
@@ -167,6 +170,29 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
+}
+
+/// The per-epoch means of what the loss monitors, under `monitors` in the result.
+fn monitors_to_result(names: &[&str], out: &mut ChapterOutput) {
+    if names.is_empty() {
+        return;
+    }
+    let series: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let per_epoch: Vec<f64> = out
+                .history
+                .epochs
+                .iter()
+                .map(|e| e.monitors.get(i).copied().unwrap_or(f64::NAN))
+                .collect();
+            (name.to_string(), serde_json::json!(per_epoch))
+        })
+        .collect();
+    out.result
+        .extra
+        .insert("monitors".into(), serde_json::Value::Object(series));
 }
 
 /// Train the kept model for `params.epochs` more epochs on train A (dev A for the
@@ -196,7 +222,7 @@ async fn train_main<R: Recipe>(
             snapshots.push(t);
         }
     };
-    let mut hooks = R::hooks();
+    let mut hooks = R::hooks(ctx.params);
     hooks.after_epoch = Some(&mut keep);
     let (train, dev) = if R::UNLABELED {
         (&ctx.prepared.train_unlabeled, &ctx.prepared.dev_unlabeled)

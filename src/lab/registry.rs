@@ -29,6 +29,8 @@ pub struct ChapterInfo {
     pub exercises: &'static [Exercise],
     /// Title of the main loss chart.
     pub loss_title: &'static str,
+    /// Names of what the training loss monitors beside itself, for a live chart.
+    pub monitors: &'static [&'static str],
     /// Builds the chapter's runner; `None` while it is not built, or for a chapter
     /// with nothing to run (the data chapter).
     pub make: Option<fn() -> Box<dyn Chapter>>,
@@ -87,6 +89,7 @@ const fn planned(slug: &'static str, title: &'static str) -> ChapterInfo {
         defaults: &[],
         exercises: &[],
         loss_title: "",
+        monitors: &[],
         make: None,
         built: false,
     }
@@ -101,8 +104,8 @@ pub const CHAPTERS: &[ChapterInfo] = &[
     super::linear_ae::INFO,
     super::mlp_ae::INFO,
     super::conv_ae::INFO,
-    planned("simclr", "SimCLR"),
-    planned("dino", "DINO"),
+    super::simclr::INFO,
+    super::dino::INFO,
     super::clip::INFO,
     planned("board", "Comparison board"),
 ];
@@ -169,7 +172,7 @@ mod tests {
     fn unknown_names_list_the_valid_ones() {
         let e = chapter("nope").unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("supervised") && e.contains("board"));
-        let e = make_chapter("dino")
+        let e = make_chapter("board")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

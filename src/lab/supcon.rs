@@ -54,6 +54,7 @@ pub const INFO: ChapterInfo = ChapterInfo {
         },
     ],
     loss_title: "SupCon loss while training (mean per example)",
+    monitors: &[],
     make: Some(make),
     built: true,
 };

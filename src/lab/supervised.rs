@@ -34,6 +34,7 @@ pub const INFO: ChapterInfo = ChapterInfo {
         },
     ],
     loss_title: "Loss while training (mean per example)",
+    monitors: &[],
     make: Some(make),
     built: true,
 };

@@ -46,12 +46,14 @@ pub struct EncoderOutput {
     pub encoded: Tensor<2>,
 }
 
-/// The shared encoder: 28 → 14 → 7 → 3, flatten, Linear 1152 → latent, ReLU.
+/// The shared encoder: 28 → 14 → 7 → 3, flatten, Linear 1152 → latent, then ReLU
+/// (GELU in DINO's network).
 #[derive(Module, Debug)]
 pub struct Encoder {
     blocks: Vec<ConvBlock>,
     fc: Linear,
     relu: Relu,
+    gelu: bool,
 }
 
 /// Flattened conv features for a 28×28 input.
@@ -60,6 +62,16 @@ pub const FLAT_DIM: usize = 128 * 3 * 3;
 impl Encoder {
     /// An encoder for `in_channels`-channel 28×28 images.
     pub fn new(in_channels: usize, latent_dim: usize, device: &Device) -> Self {
+        Self::with_activation(in_channels, latent_dim, false, device)
+    }
+
+    /// The same encoder, ending in GELU instead of ReLU when `gelu`.
+    pub fn with_activation(
+        in_channels: usize,
+        latent_dim: usize,
+        gelu: bool,
+        device: &Device,
+    ) -> Self {
         Self {
             blocks: vec![
                 ConvBlock::new(in_channels, 32, device), // [batch, 32, 14, 14]
@@ -68,7 +80,21 @@ impl Encoder {
             ],
             fc: LinearConfig::new(FLAT_DIM, latent_dim).init(device),
             relu: Relu::new(),
+            gelu,
         }
+    }
+
+    /// A copy whose BatchNorm statistics are its own (see [`BatchNorm::unshared`]).
+    pub fn unshared(mut self) -> Self {
+        for block in &mut self.blocks {
+            block.bn = block.bn.clone().unshared();
+        }
+        self
+    }
+
+    /// Every BatchNorm of the encoder, in order.
+    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+        self.blocks.iter().map(|b| &b.bn).collect()
     }
 
     /// The BatchNorm of conv block `i` (0, 1 or 2).
@@ -83,7 +109,12 @@ impl Encoder {
             x = block.forward(x);
         }
         let flat: Tensor<2> = x.flatten(1, 3); // [batch, 1152]
-        let encoded = self.relu.forward(self.fc.forward(flat.clone())); // [batch, latent]
+        let z = self.fc.forward(flat.clone()); // [batch, latent]
+        let encoded = if self.gelu {
+            burn::tensor::activation::gelu(z)
+        } else {
+            self.relu.forward(z)
+        };
         EncoderOutput { flat, encoded }
     }
 
@@ -158,9 +189,7 @@ impl ConvNetConfig {
 impl ConvNet {
     /// A copy whose BatchNorm statistics are its own (see [`BatchNorm::unshared`]).
     pub fn unshared(mut self) -> Self {
-        for block in &mut self.encoder.blocks {
-            block.bn = block.bn.clone().unshared();
-        }
+        self.encoder = self.encoder.unshared();
         self.bn = self.bn.map(BatchNorm::unshared);
         self
     }

@@ -64,6 +64,8 @@ pub enum TrainEvent {
         steps: usize,
         /// Mean per-example loss of the batch.
         loss: f64,
+        /// The chapter's monitored values for this batch (see [`LossFn`]).
+        monitors: Vec<f64>,
         /// Seconds left in this call, estimated from the steps so far.
         eta_seconds: f64,
     },
@@ -109,6 +111,9 @@ pub struct EpochStats {
     pub seconds: f64,
     /// Training examples per second.
     pub examples_per_second: f64,
+    /// Epoch means of the chapter's monitored values (see [`LossFn`]).
+    #[serde(default)]
+    pub monitors: Vec<f64>,
 }
 
 /// Everything a chapter plots: per-epoch and per-step losses.
@@ -118,6 +123,9 @@ pub struct History {
     pub epochs: Vec<EpochStats>,
     /// Per step, in order.
     pub step_loss: Vec<f64>,
+    /// Per step, the chapter's monitored values (empty rows when it has none).
+    #[serde(default)]
+    pub step_monitors: Vec<Vec<f64>>,
 }
 
 impl History {
@@ -141,7 +149,9 @@ impl History {
     }
 }
 
-/// The loss of a batch under a model: mean over the batch, shape `[1]`.
+/// The loss of a batch under a model: mean over the batch, shape `[1]`. A chapter
+/// that monitors more (DINO's teacher entropy) appends those values, detached, as
+/// `[1 + k]`; only element 0 is differentiated, and all are read back in one go.
 pub type LossFn<M> = dyn Fn(&M, &Batch) -> Tensor<1>;
 
 /// Which parameters the optimiser updates: all, or a part (e.g. the head).
@@ -152,16 +162,18 @@ pub fn all_params<M: Module>(model: &M, grads: Gradients) -> GradientsParams {
     GradientsParams::from_grads(grads, model)
 }
 
-/// A per-batch transform on the device (augmentations, extra views), given the
-/// loop's seeded augmentation generator.
-pub type Transform<'a> = &'a dyn Fn(Batch, &mut NumpyRng) -> Batch;
+/// A per-batch transform on the device (augmentations, extra views), given a
+/// seeded augmentation generator.
+pub type Transform<'a> = Box<dyn Fn(Batch, &mut NumpyRng) -> Batch + 'a>;
 
 /// What a chapter can add to the loop without writing its own.
 pub struct Hooks<'a, M> {
-    /// Applied to every training batch before the loss.
+    /// Applied to every training batch before the loss, and to every dev batch (with
+    /// a generator restarted each time, so every epoch's dev loss sees the same views).
     pub transform: Option<Transform<'a>>,
-    /// Called after every optimiser step with the new weights (an EMA teacher).
-    pub after_step: Option<&'a mut dyn FnMut(&M)>,
+    /// Called after every optimiser step with the new weights, returning the model to
+    /// keep (an EMA teacher inside it moves).
+    pub after_step: Option<Box<dyn FnMut(M) -> M + 'a>>,
     /// Called at the end of every epoch with the weights (per-epoch snapshots).
     pub after_epoch: Option<&'a mut dyn FnMut(&M)>,
 }
@@ -279,19 +291,27 @@ impl<M: Module + Clone> Trainer<M> {
             );
             let t0 = platform::now_ms();
             let mut loss_sum = 0.0;
+            let mut monitor_sum: Vec<f64> = Vec::new();
             let mut seen = 0usize;
             for (s, positions) in batches.iter().enumerate() {
                 control.checkpoint().await?;
                 let mut batch = train.batch(positions, &train_device);
-                if let Some(t) = hooks.transform {
+                if let Some(t) = &hooks.transform {
                     batch = t(batch, &mut self.aug_rng);
                 }
-                let l = loss(&self.model, &batch);
+                let out = loss(&self.model, &batch);
+                let l = if out.dims()[0] > 1 {
+                    out.clone().slice([0..1])
+                } else {
+                    out.clone()
+                };
                 let mut grads = (self.select)(&self.model, l.backward());
                 if let Some(max) = self.config.grad_clip_norm {
                     clip_global_norm(&self.model, &mut grads, max);
                 }
-                let value = read_scalar(l).await?;
+                let values = read_floats(out.detach()).await?;
+                let value = values.first().map_or(f64::NAN, |v| *v as f64);
+                let monitors: Vec<f64> = values.iter().skip(1).map(|v| *v as f64).collect();
                 if !value.is_finite() {
                     return Err(TrainError::NonFinite {
                         epoch,
@@ -301,12 +321,14 @@ impl<M: Module + Clone> Trainer<M> {
                 }
                 self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
                 if let Some(after) = hooks.after_step.as_mut() {
-                    after(&self.model);
+                    self.model = after(self.model.clone());
                 }
                 loss_sum += value * batch.len as f64;
+                add_rows(&mut monitor_sum, &monitors, batch.len as f64);
                 seen += batch.len;
                 steps_done += 1;
                 self.history.step_loss.push(value);
+                self.history.step_monitors.push(monitors.clone());
                 let elapsed = (platform::now_ms() - started) / 1000.0;
                 let eta = elapsed / steps_done as f64 * (steps_total - steps_done) as f64;
                 observer(&TrainEvent::Step {
@@ -314,15 +336,17 @@ impl<M: Module + Clone> Trainer<M> {
                     step: s + 1,
                     steps: batches.len(),
                     loss: value,
+                    monitors,
                     eta_seconds: eta,
                 });
                 platform::yield_now().await;
             }
             let seconds = (platform::now_ms() - t0) / 1000.0;
             let dev_loss = match dev {
-                Some(source) if !source.is_empty() => {
-                    Some(self.evaluate_loss(compute, source, loss, control).await?)
-                }
+                Some(source) if !source.is_empty() => Some(
+                    self.evaluate_loss(compute, source, loss, control, hooks.transform.as_ref())
+                        .await?,
+                ),
                 _ => None,
             };
             let stats = EpochStats {
@@ -331,6 +355,7 @@ impl<M: Module + Clone> Trainer<M> {
                 dev_loss,
                 seconds,
                 examples_per_second: seen as f64 / seconds.max(1e-9),
+                monitors: monitor_sum.iter().map(|s| s / seen.max(1) as f64).collect(),
             };
             self.history.epochs.push(stats.clone());
             if let Some(after) = hooks.after_epoch.as_mut() {
@@ -342,26 +367,42 @@ impl<M: Module + Clone> Trainer<M> {
     }
 
     /// Mean per-example loss over a whole view in evaluation mode, keeping the last
-    /// partial batch.
+    /// partial batch, through `transform` when given (with a generator seeded the
+    /// same way every time).
     pub async fn evaluate_loss(
         &self,
         compute: &Compute,
         source: &dyn BatchSource,
         loss: &LossFn<M>,
         control: &RunControl,
+        transform: Option<&Transform<'_>>,
     ) -> Result<f64, TrainError> {
         let model = self.model.valid();
+        let mut rng = NumpyRng::new(self.config.seed.wrapping_add(0xde5));
         let mut sum = 0.0;
         let mut n = 0usize;
         for positions in batch_positions(source.len(), 256, None, false) {
             control.checkpoint().await?;
-            let batch = source.batch(&positions, &compute.device);
-            let value = read_scalar(loss(&model, &batch)).await?;
+            let mut batch = source.batch(&positions, &compute.device);
+            if let Some(t) = transform {
+                batch = t(batch, &mut rng);
+            }
+            let value = read_scalar(loss(&model, &batch).slice([0..1])).await?;
             sum += value * batch.len as f64;
             n += batch.len;
             platform::yield_now().await;
         }
         Ok(sum / n.max(1) as f64)
+    }
+}
+
+/// `sum[i] += w · values[i]`, growing `sum` to fit.
+fn add_rows(sum: &mut Vec<f64>, values: &[f64], w: f64) {
+    if sum.len() < values.len() {
+        sum.resize(values.len(), 0.0);
+    }
+    for (s, v) in sum.iter_mut().zip(values) {
+        *s += w * v;
     }
 }
 

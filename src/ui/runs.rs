@@ -49,6 +49,8 @@ pub struct Live {
     pub train: Vec<[f64; 2]>,
     /// (epoch, loss) per epoch.
     pub dev: Vec<[f64; 2]>,
+    /// (epoch-fraction, values) per step, for chapters that monitor more than the loss.
+    pub monitors: Vec<(f64, Vec<f64>)>,
 }
 
 /// One finished run, for the exercise table.
@@ -343,12 +345,18 @@ fn observe(slot: Slot, span: Span, e: LabEvent) {
                 step,
                 steps,
                 loss,
+                monitors,
                 eta_seconds,
             } => {
                 slot.stage.set(event.describe(phase));
                 if phase == "train" {
                     let x = (*epoch - 1) as f64 + *step as f64 / (*steps).max(1) as f64;
-                    slot.live.update(|l| l.steps.push([x, *loss]));
+                    slot.live.update(|l| {
+                        l.steps.push([x, *loss]);
+                        if !monitors.is_empty() {
+                            l.monitors.push((x, monitors.clone()));
+                        }
+                    });
                     slot.eta.set(*eta_seconds);
                     let done = (x - span.before as f64) / span.epochs.max(1) as f64;
                     slot.progress.set(TRAINING_SHARE * done.clamp(0.0, 1.0));

@@ -55,6 +55,7 @@ pub const INFO: ChapterInfo = ChapterInfo {
     defaults: &[],
     exercises: &[],
     loss_title: "The notebook's head on CLIP features",
+    monitors: &[],
     make: Some(make),
     built: true,
 };
