@@ -78,8 +78,9 @@ impl BatchNorm {
     /// original's statistics; this copies the current values into new states, on the
     /// device, without a readback.
     pub fn unshared(mut self) -> Self {
-        self.running_mean = RunningState::new(self.running_mean.value());
-        self.running_var = RunningState::new(self.running_var.value());
+        // value() can miss the latest update; value_sync() folds it in.
+        self.running_mean = RunningState::new(self.running_mean.value_sync());
+        self.running_var = RunningState::new(self.running_var.value_sync());
         self
     }
 

@@ -1,4 +1,7 @@
 //! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+pub mod fixture;
 
 use replab::data::{Dataset, Manifest};
 use std::path::Path;
