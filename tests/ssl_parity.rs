@@ -56,9 +56,19 @@ fn resized_crop_and_flips_match_torchvision() {
     let st = fixture();
     let d = cpu_device();
     let rgb: Tensor<4> = tensor(&st, "rgb", &d);
-    assert_close("crop rgb", ops::resized_crop(rgb, &crop_views(&st, 4)), &st, "crop_rgb");
+    assert_close(
+        "crop rgb",
+        ops::resized_crop(rgb, &crop_views(&st, 4)),
+        &st,
+        "crop_rgb",
+    );
     let gray: Tensor<4> = tensor(&st, "gray", &d);
-    assert_close("crop gray", ops::resized_crop(gray, &crop_views(&st, 2)), &st, "crop_gray");
+    assert_close(
+        "crop gray",
+        ops::resized_crop(gray, &crop_views(&st, 2)),
+        &st,
+        "crop_gray",
+    );
 }
 
 #[test]
@@ -68,16 +78,39 @@ fn colour_operations_match_torchvision() {
     let rgb: Tensor<4> = tensor(&st, "rgb", &d);
     let gray: Tensor<4> = tensor(&st, "gray", &d);
     let f = |name| column(&st, name, 4, &d);
-    assert_close("brightness", ops::brightness(rgb.clone(), f("brightness")), &st, "brightness_rgb");
-    assert_close("contrast", ops::contrast(rgb.clone(), f("contrast")), &st, "contrast_rgb");
+    assert_close(
+        "brightness",
+        ops::brightness(rgb.clone(), f("brightness")),
+        &st,
+        "brightness_rgb",
+    );
+    assert_close(
+        "contrast",
+        ops::contrast(rgb.clone(), f("contrast")),
+        &st,
+        "contrast_rgb",
+    );
     let c2 = column(&st, "contrast", 2, &d);
-    assert_close("contrast gray", ops::contrast(gray.clone(), c2), &st, "contrast_gray");
-    assert_close("saturation", ops::saturation(rgb.clone(), f("saturation")), &st, "saturation_rgb");
+    assert_close(
+        "contrast gray",
+        ops::contrast(gray.clone(), c2),
+        &st,
+        "contrast_gray",
+    );
+    assert_close(
+        "saturation",
+        ops::saturation(rgb.clone(), f("saturation")),
+        &st,
+        "saturation_rgb",
+    );
     assert_close("hue", ops::hue(rgb.clone(), f("hue")), &st, "hue_rgb");
     // Grey images have no saturation or hue to change.
     let g = vec_of(gray.clone());
     assert_eq!(vec_of(ops::hue(gray.clone(), column(&st, "hue", 2, &d))), g);
-    assert_eq!(vec_of(ops::saturation(gray, column(&st, "saturation", 2, &d))), g);
+    assert_eq!(
+        vec_of(ops::saturation(gray, column(&st, "saturation", 2, &d))),
+        g
+    );
 }
 
 #[test]
@@ -111,7 +144,12 @@ fn grayscale_and_blur_match_torchvision() {
         };
         4
     ];
-    assert_close("grayscale", ops::random_grayscale(rgb.clone(), &grey_views), &st, "grayscale_rgb");
+    assert_close(
+        "grayscale",
+        ops::random_grayscale(rgb.clone(), &grey_views),
+        &st,
+        "grayscale_rgb",
+    );
     let sigma = values(&st, "blur_sigma");
     let blur: Vec<ViewParams> = sigma
         .iter()
@@ -122,7 +160,12 @@ fn grayscale_and_blur_match_torchvision() {
         .collect();
     assert_close("blur rgb", ops::gaussian_blur(rgb, &blur), &st, "blur_rgb");
     let gray: Tensor<4> = tensor(&st, "gray", &d);
-    assert_close("blur gray", ops::gaussian_blur(gray, &blur[..2]), &st, "blur_gray");
+    assert_close(
+        "blur gray",
+        ops::gaussian_blur(gray, &blur[..2]),
+        &st,
+        "blur_gray",
+    );
 }
 
 #[test]
@@ -132,11 +175,21 @@ fn nt_xent_and_its_gradient_match_torch() {
     let z1: Tensor<2> = tensor::<2>(&st, "ntxent_z1", &d).require_grad();
     let z2: Tensor<2> = tensor(&st, "ntxent_z2", &d);
     let loss = nt_xent(z1.clone(), z2.clone(), 0.5);
-    assert_close("nt-xent T=0.5", loss.clone().inner(), &st, "ntxent_loss_t05");
+    assert_close(
+        "nt-xent T=0.5",
+        loss.clone().inner(),
+        &st,
+        "ntxent_loss_t05",
+    );
     let grads = loss.backward();
     let g = z1.grad(&grads).unwrap();
     assert_close("nt-xent grad", g, &st, "ntxent_grad_z1_t05");
-    assert_close("nt-xent T=0.1", nt_xent(z1, z2, 0.1).inner(), &st, "ntxent_loss_t01");
+    assert_close(
+        "nt-xent T=0.1",
+        nt_xent(z1, z2, 0.1).inner(),
+        &st,
+        "ntxent_loss_t01",
+    );
 }
 
 #[test]
@@ -147,7 +200,9 @@ fn dino_loss_its_gradient_and_the_centre_update_match_torch() {
     let teacher: Tensor<3> = tensor(&st, "dino_teacher", &d);
     let center: Tensor<2> = tensor(&st, "dino_center", &d);
     let views = |t: Tensor<3>, n: usize| -> Vec<Tensor<2>> {
-        (0..n).map(|i| t.clone().narrow(0, i, 1).squeeze_dim(0)).collect()
+        (0..n)
+            .map(|i| t.clone().narrow(0, i, 1).squeeze_dim(0))
+            .collect()
     };
     let targets: Vec<Tensor<2>> = views(teacher.clone(), 2)
         .into_iter()
@@ -156,7 +211,12 @@ fn dino_loss_its_gradient_and_the_centre_update_match_torch() {
     let loss = dino_loss(&views(student.clone(), 6), &targets, 0.1);
     assert_close("dino loss", loss.clone().inner(), &st, "dino_loss");
     let grads = loss.backward();
-    assert_close("dino grad", student.grad(&grads).unwrap(), &st, "dino_grad_student");
+    assert_close(
+        "dino grad",
+        student.grad(&grads).unwrap(),
+        &st,
+        "dino_grad_student",
+    );
 
     // The pair's after-step update moves the centre 10% towards the batch mean.
     let d = cpu_device();
@@ -197,7 +257,11 @@ fn one_ema_step_matches_torch() {
     let (got, want) = (flat(&got), flat(&want));
     assert_eq!(got.len(), 5);
     for (g, w) in got.iter().zip(&want) {
-        let worst = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let worst = g
+            .iter()
+            .zip(w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(worst < 1e-6, "EMA differs by {worst}");
     }
 }
@@ -221,10 +285,25 @@ fn simclr_projection_head_matches_torch_in_train_mode() {
         .load_torch(&state_dict(&st, "simclr_head"), &d)
         .unwrap();
     let x: Tensor<2> = tensor(&st, "simclr_head_x", &d);
-    assert_close("projection", head.forward(x).inner(), &st, "simclr_head_out");
+    assert_close(
+        "projection",
+        head.forward(x).inner(),
+        &st,
+        "simclr_head_out",
+    );
     let bn = head.batch_norm();
-    assert_close("running mean", bn.running_mean.value_sync().inner(), &st, "simclr_head_running_mean");
-    assert_close("running var", bn.running_var.value_sync().inner(), &st, "simclr_head_running_var");
+    assert_close(
+        "running mean",
+        bn.running_mean.value_sync().inner(),
+        &st,
+        "simclr_head_running_mean",
+    );
+    assert_close(
+        "running var",
+        bn.running_var.value_sync().inner(),
+        &st,
+        "simclr_head_running_var",
+    );
 }
 
 #[test]
@@ -241,8 +320,14 @@ fn random_draws_follow_the_configured_distributions() {
         for v in &views {
             let area = (v.crop.height * v.crop.width) as f64 / 784.0;
             let ratio = v.crop.width as f64 / v.crop.height as f64;
-            assert!(area >= lo * 0.9 - 0.02 && area <= hi * 1.1, "area {area} for {lo}..{hi}");
-            assert!((0.75 * 0.9..=4.0 / 3.0 * 1.1).contains(&ratio), "ratio {ratio}");
+            assert!(
+                area >= lo * 0.9 - 0.02 && area <= hi * 1.1,
+                "area {area} for {lo}..{hi}"
+            );
+            assert!(
+                (0.75 * 0.9..=4.0 / 3.0 * 1.1).contains(&ratio),
+                "ratio {ratio}"
+            );
             assert!(v.crop.top + v.crop.height <= 28 && v.crop.left + v.crop.width <= 28);
         }
         let mean_area = views
@@ -253,14 +338,20 @@ fn random_draws_follow_the_configured_distributions() {
         // Draws too wide or tall for the image are redrawn, which favours smaller
         // areas when the range reaches 1; the mean stays well inside the range.
         let q = (hi - lo) / 4.0;
-        assert!(mean_area > lo + q && mean_area < hi - q, "mean area {mean_area}");
+        assert!(
+            mean_area > lo + q && mean_area < hi - q,
+            "mean area {mean_area}"
+        );
         let rate = |f: &dyn Fn(&ViewParams) -> bool| {
             views.iter().filter(|v| f(v)).count() as f64 / n as f64
         };
         assert!((rate(&|v| v.hflip) - 0.5).abs() < 0.03);
         assert!((rate(&|v| v.vflip) - 0.5).abs() < 0.03);
         assert!((rate(&|v| v.grayscale) - 0.2).abs() < 0.025);
-        assert_eq!(rate(&|v| v.blur_sigma.is_some()), if p.blur.is_some() { 1.0 } else { 0.0 });
+        assert_eq!(
+            rate(&|v| v.blur_sigma.is_some()),
+            if p.blur.is_some() { 1.0 } else { 0.0 }
+        );
         for v in &views {
             let j = v.jitter.unwrap();
             let mut o = j.order;
@@ -291,7 +382,9 @@ fn grey_views_have_equal_channels_and_every_view_stays_in_range() {
             greys += 1;
             // Blur after grayscale treats the three equal channels alike.
             for k in 0..px {
-                assert!((img[k] - img[px + k]).abs() < 1e-6 && (img[k] - img[2 * px + k]).abs() < 1e-6);
+                assert!(
+                    (img[k] - img[px + k]).abs() < 1e-6 && (img[k] - img[2 * px + k]).abs() < 1e-6
+                );
             }
         }
     }

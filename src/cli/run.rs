@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// Converted CLIP weights, for the clip chapter.
     #[arg(long)]
     clip_weights: Option<PathBuf>,
+    /// After each chapter, run every one of its exercises (a fresh model for each
+    /// setting) and write one entry per exercise under `exercises` in its result.
+    #[arg(long)]
+    exercises: bool,
 }
 
 #[derive(Serialize)]
@@ -181,13 +185,65 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
         for c in lab::charts::chapter_charts(info.loss_title, &out, &dataset.manifest.class_names) {
             write_png(&args.out, slug, &c.name, &c.scene)?;
         }
+        let mut result = out.result;
+        if args.exercises {
+            let sweep = run_exercises(slug, params, &dataset, &compute, &control)?;
+            result.extra.insert("exercises".into(), sweep);
+        }
         results.params.insert(slug.clone(), params.clone());
-        results.chapters.insert(slug.clone(), out.result);
+        results.chapters.insert(slug.clone(), result);
     }
     let path = args.out.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+/// Every exercise of `slug` as its own run from a fresh model: `{label: {set, result}}`.
+fn run_exercises(
+    slug: &str,
+    params: &LabParams,
+    dataset: &Arc<replab::data::Dataset>,
+    compute: &platform::Compute,
+    control: &RunControl,
+) -> Result<serde_json::Value> {
+    let info = lab::registry::chapter(slug)?;
+    let mut sweep = serde_json::Map::new();
+    for e in info.exercises {
+        let mut p = params.clone();
+        for (k, v) in e.set {
+            p.set(k, v)
+                .map_err(|err| anyhow!("exercise '{}': {err}", e.label))?;
+        }
+        let mut chapter = lab::make_chapter(slug)?;
+        let bar = ProgressBar::new(1000);
+        bar.set_prefix(format!("{slug}: {}", e.label));
+        let mut observer = |ev: LabEvent| report(&bar, slug, ev);
+        let out = platform::block_on(lab::run(
+            chapter.as_mut(),
+            dataset.clone(),
+            &p,
+            compute,
+            control,
+            &mut observer,
+        ))
+        .map_err(|err| anyhow!("{slug}, exercise '{}': {err}", e.label))?;
+        bar.finish_and_clear();
+        eprintln!(
+            "{slug}: exercise '{}': converged test-B {:.3}",
+            e.label, out.result.probe.converged_test_b
+        );
+        let set: serde_json::Map<String, serde_json::Value> = e
+            .set
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+            .collect();
+        sweep.insert(
+            e.label.to_string(),
+            serde_json::json!({ "set": set, "result": out.result }),
+        );
+    }
+    Ok(serde_json::Value::Object(sweep))
 }
 
 fn report(bar: &ProgressBar, slug: &str, e: LabEvent) {

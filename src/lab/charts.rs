@@ -92,6 +92,57 @@ pub fn live_loss_chart(
     line_chart(title, "epoch", "loss per example", &series, WIDE)
 }
 
+/// One monitored value (number `index` of each step's row) against the epoch:
+/// every step, faint, and smoothed, with a dashed reference line where the value
+/// has a landmark (ln 256 for an entropy over DINO's 256 prototypes).
+pub fn monitor_chart(points: &[(f64, Vec<f64>)], index: usize, name: &str) -> Scene {
+    let raw: Vec<[f64; 2]> = points
+        .iter()
+        .filter_map(|(x, v)| v.get(index).map(|y| [*x, *y]))
+        .collect();
+    let mut series = vec![
+        Series::new("per step", raw.clone(), categorical(3).with_alpha(70)),
+        Series::new("smoothed", smooth_ema(&raw, 0.8), categorical(3)),
+    ];
+    if name.contains("entropy") {
+        let uniform = (256f64).ln();
+        let x1 = raw.last().map_or(1.0, |p| p[0]);
+        series.push(
+            Series::new(
+                "uniform over 256 prototypes (ln 256)",
+                vec![[0.0, uniform], [x1, uniform]],
+                categorical(7),
+            )
+            .dashed(),
+        );
+    }
+    line_chart(name, "epoch", name, &series, WIDE)
+}
+
+/// The monitored values of a finished history, one chart each.
+pub fn monitor_charts(h: &History, names: &[&str]) -> Vec<Chart> {
+    let steps = h.step_monitors.len();
+    let epochs = h.epochs.len().max(1);
+    let per_epoch = (steps / epochs).max(1);
+    let points: Vec<(f64, Vec<f64>)> = h
+        .step_monitors
+        .iter()
+        .enumerate()
+        .map(|(k, v)| ((k + 1) as f64 / per_epoch as f64, v.clone()))
+        .collect();
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            chart(
+                &format!("monitor_{i}"),
+                format!("{name} while training, per step"),
+                monitor_chart(&points, i, name),
+            )
+        })
+        .collect()
+}
+
 /// The loss chart of a finished history.
 pub fn history_chart(h: &History, title: &str) -> Scene {
     let mut steps = Vec::new();

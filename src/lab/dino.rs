@@ -133,9 +133,7 @@ impl Recipe for DinoRecipe {
         let student = split_views(s_out, GLOBAL + LOCAL);
         let loss = dino_loss(&student, &targets, STUDENT_TEMP);
         // The centre moves after the step, towards this batch's teacher mean.
-        model
-            .batch_center
-            .update(t_out.mean_dim(0).detach()); // [1, 256]
+        model.batch_center.update(t_out.mean_dim(0).detach()); // [1, 256]
         let entropy = mean_entropy(Tensor::cat(targets, 0));
         let spread = embedding_spread(z.narrow(0, 0, GLOBAL * n).detach());
         Tensor::cat(vec![loss, entropy, spread], 0)

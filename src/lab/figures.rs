@@ -240,6 +240,29 @@ pub fn angles_chart(per_epoch: &[Vec<f64>]) -> Scene {
     )
 }
 
+/// The augmentation gallery: the original image, then its views, `columns` a row.
+/// `views` holds `n` images of `channels · size²` values in `[0, 1]`.
+pub fn gallery_grid(original: &[f32], views: &[f32], channels: usize, size: usize) -> Scene {
+    let d = channels * size * size;
+    let mut tiles = vec![tile(
+        original,
+        channels,
+        size,
+        Scale::Clip,
+        Some("original".into()),
+    )];
+    for (i, v) in views.chunks(d.max(1)).enumerate() {
+        tiles.push(tile(
+            v,
+            channels,
+            size,
+            Scale::Clip,
+            Some(format!("view {}", i + 1)),
+        ));
+    }
+    image_grid(&tiles, 9, 64.0, &[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,3 +288,4 @@ mod tests {
         assert_eq!(gram(&w, 2, 3), vec![1.0, 0.0, 0.0, 1.0]);
     }
 }
+

@@ -193,6 +193,8 @@ fn monitors_to_result(names: &[&str], out: &mut ChapterOutput) {
     out.result
         .extra
         .insert("monitors".into(), serde_json::Value::Object(series));
+    let charts = super::charts::monitor_charts(&out.history, names);
+    out.figures.extend(charts);
 }
 
 /// Train the kept model for `params.epochs` more epochs on train A (dev A for the

@@ -7,8 +7,8 @@ use super::params::LabParams;
 use super::pipeline::train_config;
 use crate::data::augment::{Pipeline, Transform};
 use crate::data::rng::NumpyRng;
-use crate::train::{Batch, TrainConfig};
 use crate::train::engine::read_floats;
+use crate::train::{Batch, TrainConfig};
 use burn::prelude::*;
 
 /// The notebook's settings for training on unlabelled images: drop the last

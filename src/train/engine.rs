@@ -301,7 +301,7 @@ impl<M: Module + Clone> Trainer<M> {
                 }
                 let out = loss(&self.model, &batch);
                 let l = if out.dims()[0] > 1 {
-                    out.clone().slice([0..1])
+                    out.clone().narrow(0, 0, 1)
                 } else {
                     out.clone()
                 };
@@ -387,7 +387,7 @@ impl<M: Module + Clone> Trainer<M> {
             if let Some(t) = transform {
                 batch = t(batch, &mut rng);
             }
-            let value = read_scalar(loss(&model, &batch).slice([0..1])).await?;
+            let value = read_scalar(loss(&model, &batch).narrow(0, 0, 1)).await?;
             sum += value * batch.len as f64;
             n += batch.len;
             platform::yield_now().await;

@@ -96,7 +96,10 @@ pub fn dino_loss(student: &[Tensor<2>], targets: &[Tensor<2>], temperature: f64)
     }
     match total {
         Some(t) => t.div_scalar(pairs as f64),
-        None => Tensor::zeros([1], &student.first().map_or_else(Device::default, |s| s.device())),
+        None => Tensor::zeros(
+            [1],
+            &student.first().map_or_else(Device::default, |s| s.device()),
+        ),
     }
 }
 
@@ -104,7 +107,10 @@ pub fn dino_loss(student: &[Tensor<2>], targets: &[Tensor<2>], temperature: f64)
 /// when every row is uniform (collapse to the centre), near 0 when one prototype
 /// wins every time.
 pub fn mean_entropy(p: Tensor<2>) -> Tensor<1> {
-    (p.clone() * p.clamp_min(1e-12).log()).sum_dim(1).mean().neg()
+    (p.clone() * p.clamp_min(1e-12).log())
+        .sum_dim(1)
+        .mean()
+        .neg()
 }
 
 /// Mean over dimensions of the batch standard deviation of the L2-normalised

@@ -17,6 +17,8 @@ pub fn panel(slug: &str) -> Option<Panel> {
     match slug {
         "clip" => Some(super::clip_panel::panel()),
         "pca" => Some(super::pca_panel::panel()),
+        "simclr" => Some(super::ssl_panel::panel("simclr")),
+        "dino" => Some(super::ssl_panel::panel("dino")),
         _ => None,
     }
 }

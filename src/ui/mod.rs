@@ -8,8 +8,10 @@ pub mod data_page;
 pub mod pca_panel;
 pub mod runs;
 pub mod shell;
+pub mod ssl_panel;
 pub mod state;
 pub mod text;
+pub mod text_ssl;
 pub mod text_unsup;
 pub mod widgets;
 

@@ -8,7 +8,7 @@ use super::chapters;
 use super::state::{AppState, current_params};
 use super::text;
 use super::widgets::{ChartCanvas, DatasetPicker, Downloads, ParamsForm, PickedImage, RunsTable};
-use crate::lab::charts::{chapter_charts, live_loss_chart};
+use crate::lab::charts::{chapter_charts, live_loss_chart, monitor_chart};
 use crate::lab::{self, ChapterInfo};
 use leptos::html;
 use leptos::prelude::*;
@@ -140,6 +140,7 @@ pub fn ChapterShell(
                 <canvas node_ref=loss_ref data-testid="loss-chart" role="img"
                     aria-label=format!("{}: live loss per step and per epoch", info.loss_title) width="10" height="10"></canvas>
             })}
+            {info.monitors.iter().enumerate().map(|(i, name)| view! { <MonitorCanvas run=slot index=i name=name/> }).collect_view()}
             <div class="prose" inner_html=t.features></div>
             {move || charts().map(|(out, charts)| {
                 let shown: Vec<_> = charts.iter().filter(|c| c.name != "loss").cloned().collect();
@@ -178,6 +179,23 @@ pub fn ChapterShell(
         </section>
     }
     .into_any()
+}
+
+/// A live chart of one value the training loss monitors (DINO's collapse signals).
+#[component]
+fn MonitorCanvas(run: crate::ui::runs::Slot, index: usize, name: &'static str) -> impl IntoView {
+    let node = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let l = run.live.get();
+        if let Some(el) = node.get() {
+            canvas::draw(&el, &monitor_chart(&l.monitors, index, name));
+        }
+    });
+    view! {
+        <canvas node_ref=node data-testid=format!("monitor-chart-{index}") role="img"
+            data-points=move || run.live.get().monitors.len().to_string()
+            aria-label=format!("live chart: {name}, per step") width="10" height="10"></canvas>
+    }
 }
 
 /// The chapter's own numbers worth a headline row: plain numbers, and the

@@ -108,6 +108,8 @@ pub fn chapter(slug: &str) -> ChapterText {
         "linear-ae" => super::text_unsup::LINEAR_AE,
         "autoencoder" => super::text_unsup::MLP_AE,
         "conv-ae" => super::text_unsup::CONV_AE,
+        "simclr" => super::text_ssl::SIMCLR,
+        "dino" => super::text_ssl::DINO,
         _ => ChapterText::default(),
     }
 }

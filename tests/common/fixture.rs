@@ -64,4 +64,3 @@ pub fn assert_close<const D: usize>(name: &str, got: Tensor<D>, st: &SafeTensors
         "{name}: max abs difference {worst} exceeds {tol} (values up to {scale})"
     );
 }
-

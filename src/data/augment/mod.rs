@@ -156,8 +156,16 @@ impl Pipeline {
 
     /// Draw the random parameters of `n` views of `height × width` images, in
     /// torchvision's order per view (crop, flips, jitter, grayscale, blur).
-    pub fn sample(&self, rng: &mut NumpyRng, n: usize, height: usize, width: usize) -> Vec<ViewParams> {
-        (0..n).map(|_| self.sample_one(rng, height, width)).collect()
+    pub fn sample(
+        &self,
+        rng: &mut NumpyRng,
+        n: usize,
+        height: usize,
+        width: usize,
+    ) -> Vec<ViewParams> {
+        (0..n)
+            .map(|_| self.sample_one(rng, height, width))
+            .collect()
     }
 
     fn sample_one(&self, rng: &mut NumpyRng, height: usize, width: usize) -> ViewParams {

@@ -61,7 +61,10 @@ pub fn resample_matrices(
 fn separable(x: Tensor<4>, ry: Tensor<3>, rx: Tensor<3>) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     let ry = ry.unsqueeze_dim::<4>(1).expand([n, c, h, h]); // [n, c, h, h]
-    let rxt = rx.swap_dims(1, 2).unsqueeze_dim::<4>(1).expand([n, c, w, w]); // [n, c, w, w]
+    let rxt = rx
+        .swap_dims(1, 2)
+        .unsqueeze_dim::<4>(1)
+        .expand([n, c, w, w]); // [n, c, w, w]
     ry.matmul(x).matmul(rxt)
 }
 
@@ -112,7 +115,10 @@ pub fn brightness(x: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
 pub fn contrast(x: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
     let [n, c, _, _] = x.dims();
     let grey = if c == 3 { luma(x.clone()) } else { x.clone() };
-    let mean = grey.reshape([n as i32, -1]).mean_dim(1).reshape([n, 1, 1, 1]);
+    let mean = grey
+        .reshape([n as i32, -1])
+        .mean_dim(1)
+        .reshape([n, 1, 1, 1]);
     blend(x, mean, f)
 }
 
@@ -266,7 +272,10 @@ pub fn random_grayscale(x: Tensor<4>, views: &[ViewParams]) -> Tensor<4> {
     }
     let device = x.device();
     let mask = Tensor::<4, Bool>::from_data(
-        TensorData::new(views.iter().map(|v| v.grayscale).collect::<Vec<_>>(), [n, 1, 1, 1]),
+        TensorData::new(
+            views.iter().map(|v| v.grayscale).collect::<Vec<_>>(),
+            [n, 1, 1, 1],
+        ),
         &device,
     )
     .expand([n, c, h, w]);
