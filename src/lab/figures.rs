@@ -288,4 +288,3 @@ mod tests {
         assert_eq!(gram(&w, 2, 3), vec![1.0, 0.0, 0.0, 1.0]);
     }
 }
-
