@@ -329,7 +329,7 @@ async function runMode(base, mode) {
     await page.waitForFunction(() => /No chapter called/.test(document.querySelector('h2')?.innerText || ''));
     const msg = await text(page, 'route-notice');
     assert(/supervised/.test(msg) && !/not built/.test(msg), `unknown route says: ${msg}`);
-    await page.goto(`${base}/#/dino`);
+    await page.goto(`${base}/#/board`);
     await page.waitForFunction(() => /not built yet/.test(document.querySelector('[data-testid="route-notice"]')?.innerText || ''));
   });
 
@@ -513,6 +513,52 @@ async function runMode(base, mode) {
     }
     assert(await canvasColours(page, 'chart-reconstructions') > 20, 'reconstructions blank');
     assert(await plotColours(page, 'chart-transfer') > 3, 'freeze vs fine-tune chart blank');
+  });
+
+  await test(`${mode}: the augmentation gallery draws 16 distinct views, and its toggles change them`, async () => {
+    await fresh(page, `${base}/#/simclr`);
+    const distinct = () => page.evaluate(() => document.querySelector('[data-testid="aug-gallery"]')?.dataset.distinct || '');
+    await page.waitForFunction(() => document.querySelector('[data-testid="aug-gallery"]')?.dataset.distinct === '16', null, { timeout: 120000 });
+    assert(await canvasColours(page, 'aug-gallery') > 50, 'gallery blank');
+    const first = await canvasDigest(page, 'aug-gallery');
+    await page.click('[data-testid="aug-new"]');
+    await page.waitForFunction((d) => {
+      const c = document.querySelector('[data-testid="aug-gallery"]');
+      const x = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let h = 0; for (let i = 0; i < x.length; i++) h = (h * 31 + x[i]) | 0;
+      return `${c.width}x${c.height}:${h}` !== d;
+    }, first, { timeout: 60000 });
+    // Every transform off: sixteen copies of the image, none distinct.
+    for (const id of ['crop', 'h-flip', 'v-flip', 'colour-jitter', 'grayscale', 'blur']) await page.click(`[data-testid="aug-${id}"]`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="aug-gallery"]')?.dataset.distinct === '0', null, { timeout: 60000 });
+    // Colour jitter alone makes every view different again.
+    await page.click('[data-testid="aug-colour-jitter"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="aug-gallery"]')?.dataset.distinct) >= 15, null, { timeout: 60000 });
+    assert(Number(await distinct()) >= 15, `jitter alone: ${await distinct()} distinct`);
+  });
+
+  await test(`${mode}: one short SimCLR epoch finishes with finite losses and transfers`, async () => {
+    const r = await runChapter(page, `${base}/#/simclr?epochs=1&limit=64&batch_size=32`, 900000);
+    assert(r.train_loss.length === 1 && Number.isFinite(r.train_loss[0]) && Number.isFinite(r.dev_loss[0]), `losses ${r.train_loss} ${r.dev_loss}`);
+    // NT-Xent over 64 views starts near ln 63.
+    assert(r.train_loss[0] > 2 && r.train_loss[0] < 6, `train loss ${r.train_loss[0]}`);
+    assert(r.monitors['embedding spread'].every(Number.isFinite), 'spread');
+    for (const k of ['before', 'after', 'finetune_after', 'converged_test_b', 'random_init_test_b']) {
+      assert(r.probe[k] >= 0 && r.probe[k] <= 1, `probe.${k} = ${r.probe[k]}`);
+    }
+    assert(await plotColours(page, 'monitor-chart-0') > 3, 'live spread chart blank');
+    assert(await plotColours(page, 'chart-umap_2') > 6, 'projection UMAP blank');
+  });
+
+  await test(`${mode}: one short DINO epoch finishes with finite losses, collapse signals and a teacher probe`, async () => {
+    const r = await runChapter(page, `${base}/#/dino?epochs=1&limit=64&batch_size=32`, 900000);
+    assert(r.train_loss.length === 1 && Number.isFinite(r.train_loss[0]) && Number.isFinite(r.dev_loss[0]), `losses ${r.train_loss} ${r.dev_loss}`);
+    const h = r.monitors['teacher entropy (nats)'][0];
+    assert(h > 0 && h <= Math.log(256) + 1e-3, `teacher entropy ${h}`);
+    assert(r.teacher_probe.converged_test_b >= 0 && r.teacher_probe.converged_test_b <= 1, 'teacher probe');
+    assert(r.probe.converged_test_b >= 0 && r.probe.converged_test_b <= 1, 'student probe');
+    for (const id of ['monitor-chart-0', 'monitor-chart-1']) assert(await plotColours(page, id) > 3, `${id} blank`);
+    assert(await plotColours(page, 'chart-umap_2') > 6, 'teacher UMAP blank');
   });
 
   if (full) await test(`${mode}: the MLP autoencoder's bottleneck exercise runs with an 8-d code`, async () => {
