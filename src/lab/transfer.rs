@@ -143,7 +143,7 @@ fn transfer_config(ctx: &RunCtx<'_>, lr: f64, weight_decay: f64, batch: usize) -
         weight_decay,
         seed: ctx.params.seed.wrapping_add(1),
         drop_last: ctx.prepared.train_b.len() >= batch,
-        grad_clip_norm: None,
+        ..TrainConfig::default()
     }
 }
 

@@ -77,3 +77,13 @@ pub async fn cache_put(_url: &str, _bytes: &[u8]) {}
 pub fn save_file(name: &str, bytes: &[u8], _mime: &str) -> Result<(), String> {
     std::fs::write(name, bytes).map_err(|e| format!("writing {name}: {e}"))
 }
+
+/// The chart font (Noto Sans Regular, SIL Open Font License 1.1), built into the binary.
+pub fn font_bytes() -> Option<&'static [u8]> {
+    Some(include_bytes!("../../public/fonts/NotoSans-Regular.ttf"))
+}
+
+/// Natively the font is built in; nothing to load.
+pub async fn load_font() -> Result<(), String> {
+    Ok(())
+}

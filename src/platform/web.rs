@@ -240,3 +240,22 @@ pub fn save_file(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
     let _ = web_sys::Url::revoke_object_url(&url);
     Ok(())
 }
+
+/// The chart font, once [`load_font`] has fetched it. The page serves it as a file
+/// rather than carrying it inside the wasm (a quarter of a megabyte gzipped).
+static FONT: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+
+/// The chart font, when loaded.
+pub fn font_bytes() -> Option<&'static [u8]> {
+    FONT.get().copied()
+}
+
+/// Fetch the chart font once (through the same cache as the bundles).
+pub async fn load_font() -> Result<(), String> {
+    if FONT.get().is_some() {
+        return Ok(());
+    }
+    let bytes = fetch_bytes("fonts/NotoSans-Regular.ttf", |_, _| {}).await?;
+    let _ = FONT.set(Box::leak(bytes.into_boxed_slice()));
+    Ok(())
+}

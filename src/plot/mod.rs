@@ -65,8 +65,10 @@ pub enum PlotError {
         /// Bytes actually supplied.
         actual: usize,
     },
-    /// The embedded font could not be read.
-    #[error("the embedded font could not be parsed")]
+    /// The font is not loaded (the page fetches it) or could not be read.
+    #[error(
+        "the font for chart labels is not loaded or could not be parsed (check that fonts/NotoSans-Regular.ttf is served)"
+    )]
     Font,
     /// The PNG encoder failed.
     #[error("PNG encoding failed: {0}")]

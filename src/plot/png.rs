@@ -15,9 +15,6 @@ use tiny_skia::{
 use super::PlotError;
 use super::scene::{Anchor, Baseline, DASH_PATTERN, Prim, Rgba, Scene};
 
-/// Noto Sans Regular (SIL Open Font License 1.1, see `public/fonts/OFL.txt`).
-static FONT_BYTES: &[u8] = include_bytes!("../../public/fonts/NotoSans-Regular.ttf");
-
 /// Largest side, in device pixels, that [`render`] accepts.
 pub const MAX_SIDE_PX: u32 = 16_384;
 
@@ -314,7 +311,10 @@ struct TextRenderer<'f> {
 
 impl TextRenderer<'static> {
     fn new() -> Result<Self, PlotError> {
-        let font = FontRef::try_from_slice(FONT_BYTES).map_err(|_| PlotError::Font)?;
+        // Noto Sans Regular (SIL Open Font License 1.1, see `public/fonts/OFL.txt`):
+        // built in natively, fetched once by the page (see `platform::font_bytes`).
+        let bytes = crate::platform::font_bytes().ok_or(PlotError::Font)?;
+        let font = FontRef::try_from_slice(bytes).map_err(|_| PlotError::Font)?;
         let units_per_em = font
             .units_per_em()
             .filter(|u| *u > 0.0)

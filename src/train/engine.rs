@@ -1,17 +1,19 @@
 //! The training loop every chapter shares, in the browser and natively.
 //!
-//! It is `async` so the browser can run it on its one thread: after every step it
-//! reads the loss back asynchronously (the only kind of readback WebGPU allows) and
-//! yields to the event loop, so the page keeps painting and the cancel button works.
+//! It is `async` so the browser can run it on its one thread: it reads losses back
+//! asynchronously (the only kind of readback WebGPU allows; on a GPU once every few
+//! steps, see [`super::readback`]) and yields to the event loop after every step, so the
+//! page keeps painting and the cancel button works.
 //! Calling [`Trainer::fit`] again continues from the current weights and optimiser
 //! state, as re-running a notebook cell does.
 
 use super::batcher::{Batch, batch_positions};
 use super::clip_grad::clip_global_norm;
 pub use super::control::{Control, RunControl, TrainError};
-use super::source::BatchSource;
+use super::readback::{GPU_READBACK_WINDOW, Pending, Tally};
+use super::source::{BatchSource, Resident};
 use crate::data::rng::NumpyRng;
-use crate::platform::{self, Compute};
+use crate::platform::{self, BackendKind, Compute};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -35,6 +37,11 @@ pub struct TrainConfig {
     pub drop_last: bool,
     /// Clip the gradients to this global L2 norm before each step (DINO uses 3.0).
     pub grad_clip_norm: Option<f64>,
+    /// Steps whose losses are read back together: `None` picks 1 on the CPU and
+    /// [`GPU_READBACK_WINDOW`] on a GPU. Above 1, each queued step keeps the weights
+    /// from before it, so a non-finite loss still rolls back to them.
+    #[serde(default)]
+    pub readback_window: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +54,7 @@ impl Default for TrainConfig {
             seed: 0,
             drop_last: false,
             grad_clip_norm: None,
+            readback_window: None,
         }
     }
 }
@@ -279,8 +287,22 @@ impl<M: Module + Clone> Trainer<M> {
                 train_view.len()
             )));
         }
+        // On a GPU the data is uploaded once and the loss is read back once every
+        // `window` steps, so the queue never drains between steps. The CPU backend
+        // computes eagerly, so it reads every step and needs no snapshots.
+        let on_gpu = compute.kind != BackendKind::Cpu;
+        let window = self
+            .config
+            .readback_window
+            .unwrap_or(if on_gpu { GPU_READBACK_WINDOW } else { 1 })
+            .max(1);
+        let resident = on_gpu.then(|| Resident::upload(train_view, &train_device));
+        let source: &dyn BatchSource = match &resident {
+            Some(r) => r,
+            None => train_view,
+        };
         let started = platform::now_ms();
-        let mut steps_done = 0usize;
+        let mut tally = Tally::new(steps_total, started);
         for _ in 0..epochs {
             let epoch = self.epochs_done() + 1;
             let batches = batch_positions(
@@ -290,12 +312,14 @@ impl<M: Module + Clone> Trainer<M> {
                 self.config.drop_last,
             );
             let t0 = platform::now_ms();
-            let mut loss_sum = 0.0;
-            let mut monitor_sum: Vec<f64> = Vec::new();
-            let mut seen = 0usize;
+            tally.start_epoch(epoch, batches.len());
+            let mut pending: Vec<Pending<M>> = Vec::new();
             for (s, positions) in batches.iter().enumerate() {
-                control.checkpoint().await?;
-                let mut batch = train.batch(positions, &train_device);
+                if let Err(e) = control.checkpoint().await {
+                    self.settle(&mut pending, &mut tally, observer).await?;
+                    return Err(e);
+                }
+                let mut batch = source.batch(positions, &train_device);
                 if let Some(t) = &hooks.transform {
                     batch = t(batch, &mut self.aug_rng);
                 }
@@ -309,38 +333,26 @@ impl<M: Module + Clone> Trainer<M> {
                 if let Some(max) = self.config.grad_clip_norm {
                     clip_global_norm(&self.model, &mut grads, max);
                 }
-                let values = read_floats(out.detach()).await?;
-                let value = values.first().map_or(f64::NAN, |v| *v as f64);
-                let monitors: Vec<f64> = values.iter().skip(1).map(|v| *v as f64).collect();
-                if !value.is_finite() {
-                    return Err(TrainError::NonFinite {
-                        epoch,
-                        step: s + 1,
-                        value,
-                    });
+                pending.push(Pending {
+                    step: s + 1,
+                    len: batch.len,
+                    out: out.detach(),
+                    before: (window > 1).then(|| (self.model.clone(), self.optim.clone())),
+                });
+                if window == 1 {
+                    // Read before stepping: a non-finite loss never reaches the weights.
+                    self.settle(&mut pending, &mut tally, observer).await?;
                 }
                 self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
                 if let Some(after) = hooks.after_step.as_mut() {
                     self.model = after(self.model.clone());
                 }
-                loss_sum += value * batch.len as f64;
-                add_rows(&mut monitor_sum, &monitors, batch.len as f64);
-                seen += batch.len;
-                steps_done += 1;
-                self.history.step_loss.push(value);
-                self.history.step_monitors.push(monitors.clone());
-                let elapsed = (platform::now_ms() - started) / 1000.0;
-                let eta = elapsed / steps_done as f64 * (steps_total - steps_done) as f64;
-                observer(&TrainEvent::Step {
-                    epoch,
-                    step: s + 1,
-                    steps: batches.len(),
-                    loss: value,
-                    monitors,
-                    eta_seconds: eta,
-                });
+                if pending.len() >= window || s + 1 == batches.len() {
+                    self.settle(&mut pending, &mut tally, observer).await?;
+                }
                 platform::yield_now().await;
             }
+            let (loss_sum, monitor_sum, seen) = tally.take_epoch();
             let seconds = (platform::now_ms() - t0) / 1000.0;
             let dev_loss = match dev {
                 Some(source) if !source.is_empty() => Some(
@@ -362,6 +374,43 @@ impl<M: Module + Clone> Trainer<M> {
                 after(&self.model);
             }
             observer(&TrainEvent::Epoch(stats));
+        }
+        Ok(())
+    }
+
+    /// Read back the queued steps' losses in one go, record them, and report each. On a
+    /// non-finite loss, go back to the weights and optimiser state from before that
+    /// step and stop, naming it.
+    async fn settle(
+        &mut self,
+        pending: &mut Vec<Pending<M>>,
+        tally: &mut Tally,
+        observer: &mut dyn FnMut(&TrainEvent),
+    ) -> Result<(), TrainError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let steps = std::mem::take(pending);
+        let width = steps.first().map_or(1, |p| p.out.dims()[0]);
+        let outs: Vec<Tensor<1>> = steps.iter().map(|p| p.out.clone()).collect();
+        let values = read_floats(Tensor::cat(outs, 0)).await?;
+        for (p, row) in steps.into_iter().zip(values.chunks(width.max(1))) {
+            let value = row.first().map_or(f64::NAN, |v| *v as f64);
+            if !value.is_finite() {
+                if let Some((model, optim)) = p.before {
+                    self.model = model;
+                    self.optim = optim;
+                }
+                return Err(TrainError::NonFinite {
+                    epoch: tally.epoch,
+                    step: p.step,
+                    value,
+                });
+            }
+            let monitors: Vec<f64> = row.iter().skip(1).map(|v| *v as f64).collect();
+            self.history.step_loss.push(value);
+            self.history.step_monitors.push(monitors.clone());
+            observer(&tally.add(p.step, p.len, value, monitors));
         }
         Ok(())
     }
@@ -393,16 +442,6 @@ impl<M: Module + Clone> Trainer<M> {
             platform::yield_now().await;
         }
         Ok(sum / n.max(1) as f64)
-    }
-}
-
-/// `sum[i] += w · values[i]`, growing `sum` to fit.
-fn add_rows(sum: &mut Vec<f64>, values: &[f64], w: f64) {
-    if sum.len() < values.len() {
-        sum.resize(values.len(), 0.0);
-    }
-    for (s, v) in sum.iter_mut().zip(values) {
-        *s += w * v;
     }
 }
 

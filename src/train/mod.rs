@@ -7,6 +7,7 @@ pub mod control;
 pub mod engine;
 pub mod head;
 pub mod losses;
+pub mod readback;
 pub mod source;
 
 pub use batcher::{Batch, View};

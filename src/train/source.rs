@@ -77,3 +77,121 @@ impl BatchSource for Features<'_> {
         }
     }
 }
+
+/// A source's examples uploaded to the device once, so each training step gathers its
+/// batch there instead of sending it from the host. The upload is split into chunks of
+/// at most [`Resident::CHUNK_BYTES`], which keeps every buffer under WebGPU's default
+/// binding limit (128 MiB) whatever the dataset's size.
+pub struct Resident {
+    chunks: Vec<Batch>,
+    rows_per_chunk: usize,
+    len: usize,
+}
+
+impl Resident {
+    /// Largest single upload.
+    pub const CHUNK_BYTES: usize = 32 << 20;
+
+    /// Upload every example of `source` to `device`.
+    pub fn upload(source: &dyn BatchSource, device: &Device) -> Self {
+        Self::upload_in_chunks(source, device, Self::CHUNK_BYTES)
+    }
+
+    /// Upload in chunks of at most `chunk_bytes` (at least one example each).
+    pub fn upload_in_chunks(source: &dyn BatchSource, device: &Device, chunk_bytes: usize) -> Self {
+        let len = source.len();
+        let row_floats = if len == 0 {
+            1
+        } else {
+            let one = source.batch(&[0], device);
+            one.images.dims().iter().skip(1).product::<usize>().max(1)
+        };
+        let rows_per_chunk = (chunk_bytes / (4 * row_floats)).max(1);
+        let chunks = (0..len)
+            .step_by(rows_per_chunk)
+            .map(|start| {
+                let rows: Vec<usize> = (start..(start + rows_per_chunk).min(len)).collect();
+                source.batch(&rows, device)
+            })
+            .collect();
+        Self {
+            chunks,
+            rows_per_chunk,
+            len,
+        }
+    }
+}
+
+/// Positions as an index tensor.
+fn index_tensor(positions: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), device)
+}
+
+impl BatchSource for Resident {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn batch(&self, positions: &[usize], device: &Device) -> Batch {
+        let positions: Vec<usize> = positions
+            .iter()
+            .copied()
+            .filter(|&p| p < self.len)
+            .collect();
+        // Gather from each chunk the rows it holds, then put them back in batch order.
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        let mut order = Vec::with_capacity(positions.len());
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            let base = c * self.rows_per_chunk;
+            let (local, slots): (Vec<usize>, Vec<usize>) = positions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| **p / self.rows_per_chunk == c)
+                .map(|(slot, p)| (p - base, slot))
+                .unzip();
+            if local.is_empty() {
+                continue;
+            }
+            let idx = index_tensor(&local, device);
+            images.push(chunk.images.clone().select(0, idx.clone()));
+            labels.push(chunk.labels.clone().select(0, idx));
+            order.extend(slots);
+        }
+        let n = order.len();
+        let (mut images, mut labels) = if images.is_empty() {
+            // No valid position: an empty gather, still shaped like the data.
+            let idx = index_tensor(&[], device);
+            match self.chunks.first() {
+                Some(c) => (
+                    c.images.clone().select(0, idx.clone()),
+                    c.labels.clone().select(0, idx),
+                ),
+                None => (
+                    Tensor::zeros([0, 1, 1, 1], device),
+                    Tensor::zeros([0], device),
+                ),
+            }
+        } else if images.len() == 1 {
+            (images.remove(0), labels.remove(0))
+        } else {
+            (Tensor::cat(images, 0), Tensor::cat(labels, 0))
+        };
+        if order.iter().enumerate().any(|(i, &s)| i != s) {
+            // `order[i]` is the batch slot of gathered row i; invert it.
+            let mut inverse = vec![0usize; n];
+            for (i, &slot) in order.iter().enumerate() {
+                inverse[slot] = i;
+            }
+            let idx = index_tensor(&inverse, device);
+            images = images.select(0, idx.clone());
+            labels = labels.select(0, idx);
+        }
+        Batch {
+            images,
+            labels,
+            len: n,
+        }
+    }
+}

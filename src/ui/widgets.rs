@@ -242,9 +242,13 @@ pub fn Downloads(
                 let name = format!("{slug}_{}.png", c.name);
                 let label = format!("{}.png", c.name);
                 let save = move |_| {
-                    if let Ok(png) = crate::plot::png::render(&c.scene) {
-                        let _ = platform::save_file(&name, &png, "image/png");
-                    }
+                    let (name, scene) = (name.clone(), c.scene.clone());
+                    leptos::task::spawn_local(async move {
+                        let _ = platform::load_font().await;
+                        if let Ok(png) = crate::plot::png::render(&scene) {
+                            let _ = platform::save_file(&name, &png, "image/png");
+                        }
+                    });
                 };
                 view! { <button data-testid=format!("download-{}", c.name) on:click=save>{label}</button> }
             }).collect_view()}
