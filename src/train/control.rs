@@ -2,7 +2,7 @@
 
 use crate::platform;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// What the user wants the loop to do; checked before every step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,12 +17,15 @@ pub enum Control {
 
 /// A shareable handle to pause, resume or cancel a run.
 #[derive(Clone, Debug, Default)]
-pub struct RunControl(Arc<AtomicU8>);
+pub struct RunControl {
+    wanted: Arc<AtomicU8>,
+    parked: Arc<AtomicBool>,
+}
 
 impl RunControl {
     /// Set the wanted state.
     pub fn set(&self, c: Control) {
-        self.0.store(
+        self.wanted.store(
             match c {
                 Control::Run => 0,
                 Control::Pause => 1,
@@ -34,20 +37,35 @@ impl RunControl {
 
     /// The wanted state.
     pub fn get(&self) -> Control {
-        match self.0.load(Ordering::SeqCst) {
+        match self.wanted.load(Ordering::SeqCst) {
             1 => Control::Pause,
             2 => Control::Cancel,
             _ => Control::Run,
         }
     }
 
+    /// Whether the run has reached a checkpoint and is waiting there: everything
+    /// before the pause has been reported, and nothing moves until it resumes.
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::SeqCst)
+    }
+
     /// Wait while paused; `Err(Cancelled)` once cancelled.
     pub async fn checkpoint(&self) -> Result<(), TrainError> {
         loop {
             match self.get() {
-                Control::Run => return Ok(()),
-                Control::Cancel => return Err(TrainError::Cancelled),
-                Control::Pause => platform::sleep_ms(50).await,
+                Control::Run => {
+                    self.parked.store(false, Ordering::SeqCst);
+                    return Ok(());
+                }
+                Control::Cancel => {
+                    self.parked.store(false, Ordering::SeqCst);
+                    return Err(TrainError::Cancelled);
+                }
+                Control::Pause => {
+                    self.parked.store(true, Ordering::SeqCst);
+                    platform::sleep_ms(50).await
+                }
             }
         }
     }

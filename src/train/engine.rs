@@ -315,6 +315,10 @@ impl<M: Module + Clone> Trainer<M> {
             tally.start_epoch(epoch, batches.len());
             let mut pending: Vec<Pending<M>> = Vec::new();
             for (s, positions) in batches.iter().enumerate() {
+                if control.get() != Control::Run {
+                    // Report the queued steps before parking or stopping.
+                    self.settle(&mut pending, &mut tally, observer).await?;
+                }
                 if let Err(e) = control.checkpoint().await {
                     self.settle(&mut pending, &mut tally, observer).await?;
                     return Err(e);

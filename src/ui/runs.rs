@@ -158,8 +158,19 @@ impl Runs {
                 c.set(Control::Run);
                 slot.status.set("running".into());
             } else if c.get() == Control::Run {
+                // "pausing" until the run reaches its next checkpoint (on a GPU it
+                // first reports the steps it had queued), then "paused".
                 c.set(Control::Pause);
-                slot.status.set("paused".into());
+                slot.status.set("pausing".into());
+                let c = c.clone();
+                leptos::task::spawn_local(async move {
+                    while c.get() == Control::Pause && !c.is_parked() {
+                        platform::sleep_ms(50).await;
+                    }
+                    if c.is_parked() && slot.status.get_untracked() == "pausing" {
+                        slot.status.set("paused".into());
+                    }
+                });
             }
         });
     }

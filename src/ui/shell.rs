@@ -123,7 +123,7 @@ pub fn ChapterShell(
                     </button>
                 })}
                 <button data-testid="pause" on:click=move |_| runs.toggle_pause() disabled=move || !running_here()>
-                    {move || if slot.status.get() == "paused" { "Resume" } else { "Pause" }}
+                    {move || if matches!(slot.status.get().as_str(), "paused" | "pausing") { "Resume" } else { "Pause" }}
                 </button>
                 <button data-testid="cancel" on:click=move |_| runs.cancel() disabled=move || !running_here()>"Cancel"</button>
                 <button data-testid="reset" on:click=move |_| runs.reset(slug)>"Reset"</button>

@@ -263,7 +263,16 @@ async function runMode(base, mode) {
     assert(await waitColours(page, 'loss-chart', 3, 5000) > 3, 'live chart lost after navigation');
     // Pause holds the step; resume moves on.
     await page.click('[data-testid="pause"]');
-    assert((await text(page, 'status')) === 'paused', 'not paused');
+    // "pausing" until the run reaches a checkpoint: on a GPU it first reports the
+    // steps it had queued (up to 8, slow on SwiftShader), then "paused".
+    const pausedBy = Date.now() + 180000;
+    let st = await text(page, 'status');
+    while (st !== 'paused' && Date.now() < pausedBy) {
+      assert(st === 'pausing', `status ${st} after Pause`);
+      await page.waitForTimeout(200);
+      st = await text(page, 'status');
+    }
+    assert(st === 'paused', 'not paused');
     // The step already in flight may finish; after it, nothing moves.
     const quiet = full ? 1500 : 6000;
     let held = await stage(page);
