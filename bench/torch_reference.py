@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from bundle import load_data
+
 
 class ConvBlock(nn.Module):
     def __init__(self, c_in, c_out):
@@ -72,7 +74,7 @@ class ContrastiveConvNet(nn.Module):
 def supcon_loss(z, y, temperature=0.07):
     b = z.size(0)
     sim = (z @ z.T) / temperature
-    eye = torch.eye(b, dtype=torch.bool)
+    eye = torch.eye(b, dtype=torch.bool, device=z.device)
     sim = sim.masked_fill(eye, float("-inf"))
     same = (y.unsqueeze(0) == y.unsqueeze(1)) & ~eye
     n_pos = same.float().sum(dim=1).clamp(min=1)
@@ -106,12 +108,19 @@ def to_tensor(images):
     return x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
 
 
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def run_epochs(model, loss_fn, x, y, epochs, bs, drop_last, gen):
+    """Train on x, y (already on the model's device: the notebook keeps the data there)."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
     secs = []
     for _ in range(epochs):
         model.train()
-        perm = torch.randperm(len(x), generator=gen)
+        perm = torch.randperm(len(x), generator=gen).to(x.device)
+        sync(x.device)
         t0 = time.perf_counter()
         for s in range(0, len(x), bs):
             idx = perm[s:s + bs]
@@ -121,6 +130,7 @@ def run_epochs(model, loss_fn, x, y, epochs, bs, drop_last, gen):
             loss = loss_fn(model, x[idx], y[idx])
             loss.backward()
             opt.step()
+        sync(x.device)
         secs.append(time.perf_counter() - t0)
     return secs
 
@@ -128,7 +138,8 @@ def run_epochs(model, loss_fn, x, y, epochs, bs, drop_last, gen):
 @torch.no_grad()
 def encode(enc, x):
     enc.eval()
-    return torch.cat([enc(x[s:s + 512]) for s in range(0, len(x), 512)]).numpy()
+    dev = next(enc.parameters()).device
+    return torch.cat([enc(x[s:s + 512].to(dev)) for s in range(0, len(x), 512)]).cpu().numpy()
 
 
 def probe(enc, xb, yb, xd, yd, xt, yt):
@@ -140,6 +151,8 @@ def probe(enc, xb, yb, xd, yd, xt, yt):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--npz", default="../shared/medmnist/bloodmnist.npz")
+    ap.add_argument("--bundle", help="read a replab bundle folder (e.g. public/data/bloodmnist) instead of --npz")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=0)
@@ -147,7 +160,8 @@ def main():
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    d = np.load(a.npz)
+    dev = torch.device(a.device)
+    d = load_data(a.npz, a.bundle)
     tr_l, va_l, te_l = (d[f"{s}_labels"].reshape(-1) for s in ("train", "val", "test"))
     n_classes = int(max(tr_l.max(), va_l.max(), te_l.max()) + 1)
     held, kept, ((tr_a, tr_b), (dv_a, dv_b)) = lab_split(tr_l, va_l, n_classes)
@@ -155,9 +169,9 @@ def main():
     hmap = {l: i for i, l in enumerate(sorted(held))}
     xtr, xva, xte = (to_tensor(d[f"{s}_images"]) for s in ("train", "val", "test"))
     c = xtr.shape[1]
-    ya = torch.tensor([kmap[int(l)] for l in tr_l[tr_a]])
-    xa, xda = xtr[tr_a], xva[dv_a]
-    yda = torch.tensor([kmap[int(l)] for l in va_l[dv_a]])
+    ya = torch.tensor([kmap[int(l)] for l in tr_l[tr_a]]).to(dev)
+    xa, xda = xtr[tr_a].to(dev), xva[dv_a].to(dev)
+    yda = torch.tensor([kmap[int(l)] for l in va_l[dv_a]]).to(dev)
     xb, yb = xtr[tr_b], np.array([hmap[int(l)] for l in tr_l[tr_b]])
     xdb, ydb = xva[dv_b], np.array([hmap[int(l)] for l in va_l[dv_b]])
     te_b = [i for i, l in enumerate(te_l) if int(l) in hmap]
@@ -167,21 +181,21 @@ def main():
             torch.manual_seed(seed)
             gen = torch.Generator().manual_seed(seed)
             if chapter == "supervised":
-                model = ConvNet(c, len(kept))
+                model = ConvNet(c, len(kept)).to(dev)
                 secs = run_epochs(model, lambda m, x, y: F.cross_entropy(m(x), y), xa, ya, a.epochs, 128, False, gen)
                 model.eval()
                 with torch.no_grad():
                     acc = (model(xda).argmax(1) == yda).float().mean().item()
             else:
-                model = ContrastiveConvNet(c)
+                model = ContrastiveConvNet(c).to(dev)
                 secs = run_epochs(model, lambda m, x, y: supcon_loss(m(x), y), xa, ya, a.epochs, 128, True, gen)
                 acc = None
             dev_b, test_b = probe(model.enc, xb, yb, xdb, ydb, xtb, ytb)
             torch.manual_seed(seed + 99)
-            _, rand_b = probe(Encoder(c), xb, yb, xdb, ydb, xtb, ytb)
+            _, rand_b = probe(Encoder(c).to(dev), xb, yb, xdb, ydb, xtb, ytb)
             print(json.dumps({"chapter": chapter, "seed": seed, "epochs": a.epochs, "dev_a_accuracy": acc,
                               "converged_dev_b": dev_b, "converged_test_b": test_b, "random_init_test_b": rand_b,
-                              "seconds_per_epoch": sum(secs) / len(secs), "threads": torch.get_num_threads(),
+                              "seconds_per_epoch": sum(secs) / len(secs), "threads": torch.get_num_threads(), "device": a.device,
                               "held_out_labels": held}), flush=True)
 
 
