@@ -53,6 +53,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import torch_reference as tr  # noqa: E402
+from bundle import load_data  # noqa: E402
 
 LATENT = 128
 CHAPTERS = ["pca", "linear-ae", "autoencoder", "conv-ae"]
@@ -99,9 +100,10 @@ class PcaCode(nn.Module):
 
 # ---------------------------------------------------------------- data
 
-def load(npz):
-    """The lab's views, as torch_reference.main builds them, plus the unlabelled train/dev images."""
-    d = np.load(npz)
+def load(npz, bundle=None):
+    """The lab's views, as torch_reference.main builds them, plus the unlabelled train/dev images;
+    from a replab bundle folder instead of the npz when `bundle` is given."""
+    d = load_data(npz, bundle)
     tr_l, va_l, te_l = (d[f"{s}_labels"].reshape(-1) for s in ("train", "val", "test"))
     n_classes = int(max(tr_l.max(), va_l.max(), te_l.max()) + 1)
     held, kept, ((tr_a, tr_b), (dv_a, dv_b)) = tr.lab_split(tr_l, va_l, n_classes)
@@ -203,6 +205,7 @@ def run_ae(chapter, v, seed, epochs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--npz", default="../shared/medmnist/bloodmnist.npz")
+    ap.add_argument("--bundle", help="read a replab bundle folder (e.g. public/data/bloodmnist) instead of --npz")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", default="0", help="comma list, e.g. 0,1,2")
     ap.add_argument("--threads", type=int, default=0, help="torch and BLAS/OpenMP threads (0: library default)")
@@ -216,7 +219,7 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     with threadpool_limits(limits=a.threads or None):
-        v = load(a.npz)
+        v = load(a.npz, a.bundle)
         for seed in seeds:
             for chapter in chapters:
                 row = {"chapter": chapter, "seed": seed, "threads": torch.get_num_threads(), "epochs": a.epochs}

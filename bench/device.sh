@@ -2,7 +2,8 @@
 # On the device machine (the H200), after bench/device_prepare.sh here: the carried replab
 # binary trains the chapters on wgpu (the GPU through Vulkan), and the PyTorch reference trains
 # the same chapters on CUDA from the repo's own bundle (bench/bundle.py), in one run. Writes
-# $OUT/device-table.md plus one JSON per run (the tool brings back at most 8 files).
+# $OUT/device-table.md plus one JSON per run, and `replab bench --quick` for the sections whose
+# reference runs on CUDA (bench.json, bench-table.md).
 #   bash bench/device.sh [EPOCHS] [CHAPTERS...]     (default: 2 supervised supcon)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ for c in $CHAPTERS; do
   /tmp/replab run "$c" --epochs "$EPOCHS" --backend wgpu --data-dir public/data --out "/tmp/wgpu-$c" \
     && cp "/tmp/wgpu-$c/results.json" "$OUT/wgpu-$c.json"
 done
+echo "== replab bench: wgpu against PyTorch on CUDA (quick)"
+/tmp/replab bench --quick --backend wgpu --reference-device cuda --sections supervised,supcon,clip \
+  --threads "$(nproc)" --python python3 --out "$OUT/bench.json" | tee "$OUT/bench-table.md"
 python3 - "$OUT" "$CHAPTERS" <<'PY'
 import json, os, sys
 out, chapters = sys.argv[1], sys.argv[2].split()

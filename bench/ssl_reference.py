@@ -312,6 +312,7 @@ def run(chapter, v, seed, a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--npz", default="../shared/medmnist/bloodmnist.npz")
+    ap.add_argument("--bundle", help="read a replab bundle folder (e.g. public/data/bloodmnist) instead of --npz")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", default="0", help="comma list, e.g. 0,1,2")
     ap.add_argument("--threads", type=int, default=0, help="torch and BLAS/OpenMP threads (0: library default)")
@@ -328,7 +329,7 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     with threadpool_limits(limits=a.threads or None):
-        v = load(a.npz)
+        v = load(a.npz, a.bundle)
         if a.limit:
             v["xu"], v["xdu"] = v["xu"][:a.limit], v["xdu"][:a.limit]
         if len(v["xu"]) < BATCH or len(v["xdu"]) < BATCH:

@@ -10,7 +10,9 @@ use replab::data::{Dataset, Manifest};
 use replab::lab;
 use std::path::{Path, PathBuf};
 
+mod bench;
 mod clip;
+mod measure;
 mod run;
 
 #[derive(Parser)]
@@ -89,6 +91,12 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         backend: String,
     },
+    /// Time replab against the notebook's libraries (bench/reference.py) on this
+    /// machine, section by section; print a table and write bench.json.
+    Bench(bench::BenchArgs),
+    /// One section of `replab bench`, in a process of its own.
+    #[command(hide = true)]
+    BenchMeasure(measure::MeasureArgs),
     /// Time the CLIP image encoder (random ViT-B/32 weights unless --weights).
     ClipBench {
         /// auto, wgpu or cpu.
@@ -161,6 +169,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::cmd_run(args),
+        Command::Bench(args) => bench::cmd_bench(args),
+        Command::BenchMeasure(args) => measure::cmd_measure(args),
         Command::ConvertClip {
             src,
             out,

@@ -240,6 +240,7 @@ pub fn cmd_bench(backend: &str, batch: usize, iters: usize, weights: Option<&Pat
         "device_reserved_after_load": reserved_after_load,
         "device_reserved_peak": peak_reserved,
         "parameters": cfg.parameters(),
+        "peak_rss_mb": super::measure::peak_rss_mb(),
     });
     println!("{report}");
     Ok(())

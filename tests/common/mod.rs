@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod npz;
 
 use replab::data::{Dataset, Manifest};
 use std::path::Path;
