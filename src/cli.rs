@@ -193,7 +193,11 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn cmd_convert(npz: &Path, name: &str, out: &Path, subset: Option<&str>) -> Result<()> {
-    let bytes = std::fs::read(npz).with_context(|| format!("cannot read {}", npz.display()))?;
+    let bytes = read_capped(
+        npz,
+        replab::data::convert::MAX_NPZ_BYTES,
+        "MedMNIST 2-D npz",
+    )?;
     let spec = subset.map(SubsetSpec::parse).transpose()?;
     let file = npz
         .file_name()
@@ -207,6 +211,9 @@ fn cmd_convert(npz: &Path, name: &str, out: &Path, subset: Option<&str>) -> Resu
     }
     let manifest = serde_json::to_string_pretty(&converted.manifest)?;
     std::fs::write(out.join("manifest.json"), manifest)?;
+    for note in &converted.notes {
+        eprintln!("note: {note}");
+    }
     let m = &converted.manifest;
     eprintln!(
         "wrote {} ({} classes; train {}, val {}, test {}) to {}",
@@ -218,6 +225,22 @@ fn cmd_convert(npz: &Path, name: &str, out: &Path, subset: Option<&str>) -> Resu
         out.display()
     );
     Ok(())
+}
+
+/// Read a whole file, refusing one larger than `max` bytes before reading it.
+pub(crate) fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > max {
+        return Err(anyhow!(
+            "{} is {:.1} GB, larger than any {what} ({:.1} GB at most); is it the right file?",
+            path.display(),
+            len as f64 / 1e9,
+            max as f64 / 1e9
+        ));
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Read a bundle from disk (the loader itself only sees bytes).

@@ -4,6 +4,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::prelude::*;
 use replab::model::clip::preprocess::clip_preprocess;
 use replab::model::clip::vit::ClipVision;
+use replab::model::clip::weights::MAX_FILE_BYTES as MAX_CLIP_BYTES;
 use replab::model::clip::weights::{ConvertOptions, canonical_names, convert};
 use replab::model::clip::{Activation, ClipVisionConfig};
 use replab::model::safetensors::SafeTensorsWriter;
@@ -18,7 +19,7 @@ pub fn cmd_convert(
     heads: Option<usize>,
     gelu: bool,
 ) -> Result<()> {
-    let bytes = std::fs::read(src).with_context(|| format!("cannot read {}", src.display()))?;
+    let bytes = super::read_capped(src, MAX_CLIP_BYTES, "CLIP weights file")?;
     let opts = ConvertOptions {
         quantize: !no_quantize,
         heads,
@@ -96,8 +97,7 @@ fn compute(backend: &str) -> Result<Compute> {
 
 /// `replab clip-embed --weights FILE IMAGE...`: one JSON array per image.
 pub fn cmd_embed(weights: &Path, images: &[PathBuf], backend: &str) -> Result<()> {
-    let bytes =
-        std::fs::read(weights).with_context(|| format!("cannot read {}", weights.display()))?;
+    let bytes = super::read_capped(weights, MAX_CLIP_BYTES, "CLIP weights file")?;
     let compute = compute(backend)?;
     let control = replab::train::RunControl::default();
     let model = platform::block_on(replab::lab::clip::load(
@@ -173,7 +173,7 @@ pub fn cmd_bench(backend: &str, batch: usize, iters: usize, weights: Option<&Pat
             let bytes = if path.as_os_str() == "random-int8" {
                 random_int8_vit_b32()?
             } else {
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+                super::read_capped(path, MAX_CLIP_BYTES, "CLIP weights file")?
             };
             let control = replab::train::RunControl::default();
             let m = platform::block_on(replab::lab::clip::load(

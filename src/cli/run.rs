@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use replab::lab::clip::Clip;
 use replab::lab::params::PARAMS;
 use replab::lab::{self, ChapterResult, LabEvent, LabParams};
+use replab::model::clip::weights::MAX_FILE_BYTES as MAX_CLIP_BYTES;
 use replab::platform::{self, BackendPref};
 use replab::train::{RunControl, TrainEvent};
 use serde::Serialize;
@@ -102,6 +103,14 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
         chapters.push((slug.clone(), chapter, params_for(slug, &args.params)?));
     }
     let shared = params_for("data", &args.params)?;
+    let dataset = Arc::new(load_dataset(&args.data_dir, &shared.dataset)?);
+    for (slug, chapter, params) in chapters.iter_mut() {
+        // CLIP's own checks need its weights, loaded onto the device below.
+        if chapter.as_any_mut().is::<Clip>() {
+            continue;
+        }
+        lab::plan(chapter.as_ref(), dataset.clone(), params).map_err(|e| anyhow!("{slug}: {e}"))?;
+    }
     let pref: BackendPref = shared.backend;
     let compute = platform::block_on(platform::select_compute(pref)).map_err(|e| anyhow!(e))?;
     eprintln!(
@@ -110,21 +119,20 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
         compute.adapter,
         compute.reason
     );
-    let dataset = Arc::new(load_dataset(&args.data_dir, &shared.dataset)?);
     let control = RunControl::default();
     for (slug, chapter, params) in chapters.iter_mut() {
         if let Some(clip) = chapter.as_any_mut().downcast_mut::<Clip>() {
             let path = args.clip_weights.as_deref().ok_or_else(|| {
                 anyhow!("the clip chapter needs --clip-weights FILE (make one with `replab convert-clip`)")
             })?;
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = super::read_capped(path, MAX_CLIP_BYTES, "CLIP weights file")?;
             let model =
                 platform::block_on(lab::clip::load(&bytes, &compute, &control, &mut |_| {}))
                     .map_err(|e| anyhow!("{}: {e}", path.display()))?;
             clip.set_model(Rc::new(model));
+            lab::plan(chapter.as_ref(), dataset.clone(), params)
+                .map_err(|e| anyhow!("{slug}: {e}"))?;
         }
-        lab::plan(chapter.as_ref(), dataset.clone(), params).map_err(|e| anyhow!("{slug}: {e}"))?;
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

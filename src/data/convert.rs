@@ -43,6 +43,10 @@ pub enum ConvertError {
     },
 }
 
+/// The largest `.npz` accepted, checked before it is read: the biggest official
+/// MedMNIST 2-D file at 28×28 (TissueMNIST) is about 180 MB.
+pub const MAX_NPZ_BYTES: u64 = 1 << 30;
+
 /// How many images to keep from each split.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SubsetSpec {
@@ -146,6 +150,8 @@ pub struct Converted {
     pub manifest: Manifest,
     /// `(file name, bytes)` for every blob.
     pub files: Vec<(String, Vec<u8>)>,
+    /// What was accepted but is worth saying (arrays that were ignored).
+    pub notes: Vec<String>,
 }
 
 fn get<'a>(
@@ -183,6 +189,21 @@ fn split_arrays(
     let (n, channels) = match images.shape.as_slice() {
         [n, 28, 28] => (*n, 1),
         [n, 28, 28, 3] => (*n, 3),
+        [_, 28, 28, 28] | [_, 28, 28, 28, 1] => {
+            return Err(invalid(
+                &ikey,
+                "holds 28×28×28 volumes (MedMNIST 3-D); the lab needs a 2-D dataset's 28×28 file"
+                    .into(),
+            ));
+        }
+        [_, s, t] | [_, s, t, 3] if s == t && [64, 128, 224].contains(s) => {
+            return Err(invalid(
+                &ikey,
+                format!(
+                    "holds {s}×{s} images (MedMNIST+); the lab needs the 28×28 file of the same dataset"
+                ),
+            ));
+        }
         s => {
             return Err(invalid(
                 &ikey,
@@ -197,6 +218,12 @@ fn split_arrays(
                 "has {channels} channel(s) but {} images have {}",
                 info.title, info.channels
             ),
+        ));
+    }
+    if n == 0 {
+        return Err(invalid(
+            &ikey,
+            format!("the {split} split is empty; every split needs images"),
         ));
     }
     if images.data.len() != images.len() {
@@ -266,6 +293,15 @@ pub fn convert(
         });
     }
     let arrays = read_npz(npz_bytes)?;
+    let known: Vec<String> = bundle::SPLITS
+        .iter()
+        .flat_map(|s| [format!("{s}_images"), format!("{s}_labels")])
+        .collect();
+    let notes = arrays
+        .keys()
+        .filter(|k| !known.contains(k))
+        .map(|k| format!("ignored the array '{k}', which an official MedMNIST npz does not have"))
+        .collect();
     let n_classes = info.labels.len();
     let mut files = Vec::new();
     let mut entries = Vec::new();
@@ -347,5 +383,9 @@ pub fn convert(
         licence: medmnist::LICENCE.to_string(),
         credit: medmnist::CREDIT.to_string(),
     };
-    Ok(Converted { manifest, files })
+    Ok(Converted {
+        manifest,
+        files,
+        notes,
+    })
 }

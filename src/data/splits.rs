@@ -73,6 +73,10 @@ pub enum SplitError {
     },
     #[error("the {split} split has no samples")]
     EmptySplit { split: &'static str },
+    #[error(
+        "the {split} split holds images of only {present} class(es); the lab needs at least 2, one to learn on and one held out for transfer"
+    )]
+    TooFewClassesPresent { split: &'static str, present: usize },
     #[error("subset {subset} came out empty: none of its classes occurs in the {split} split")]
     EmptySubset {
         subset: &'static str,
@@ -182,6 +186,18 @@ pub fn make_split(
     }
     check_labels("train", train_labels, n_classes)?;
     check_labels("val", val_labels, n_classes)?;
+    for (split, labels) in [("train", train_labels), ("val", val_labels)] {
+        let mut seen = vec![false; n_classes];
+        for &l in labels {
+            if let Some(slot) = seen.get_mut(usize::from(l)) {
+                *slot = true;
+            }
+        }
+        let present = seen.iter().filter(|&&b| b).count();
+        if present < 2 {
+            return Err(SplitError::TooFewClassesPresent { split, present });
+        }
+    }
 
     let n_held_out = ceil_count(n_classes, cfg.held_out_ratio);
     if n_held_out == 0 {

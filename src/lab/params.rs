@@ -146,10 +146,10 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "lr",
         flag: "lr",
         label: "Learning rate",
-        help: "AdamW learning rate",
+        help: "AdamW learning rate (too large a rate diverges: training stops at the first non-finite loss)",
         kind: Kind::Float {
             min: 0.0,
-            max: 10.0,
+            max: 1e6,
             open_min: true,
         },
         step: "0.0001",
