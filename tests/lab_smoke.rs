@@ -10,7 +10,9 @@ use replab::lab::{self, LabError, LabEvent, LabParams};
 use replab::model::convnet::{ConvNet, ConvNetConfig};
 use replab::platform::{self, BackendPref, Compute};
 use replab::train::engine::{LossFn, all_params};
-use replab::train::{Batch, Control, Hooks, Images, RunControl, TrainConfig, TrainError, Trainer};
+use replab::train::{
+    Batch, Control, Hooks, Images, RunControl, TrainConfig, TrainError, TrainEvent, Trainer,
+};
 use std::sync::Arc;
 
 mod common;
@@ -134,11 +136,11 @@ fn supervised_and_supcon_learn_through_the_registry() {
 }
 
 #[test]
-fn cancel_stops_at_a_step_and_keeps_the_weights() {
+fn cancel_stops_at_a_step_keeps_finished_epochs_and_rewinds_the_cut_one() {
     let params = tiny();
     let control = RunControl::default();
     let mut chapter = Supervised::default();
-    let mut steps = 0;
+    let (mut steps, mut per_epoch) = (0, 0);
     let ctl = control.clone();
     let result = platform::block_on(lab::run(
         &mut chapter,
@@ -147,9 +149,15 @@ fn cancel_stops_at_a_step_and_keeps_the_weights() {
         &cpu(),
         &control,
         &mut |e| {
-            if let LabEvent::Train { .. } = e {
+            if let LabEvent::Train {
+                event: TrainEvent::Step { steps: n, .. },
+                ..
+            } = e
+            {
+                per_epoch = *n;
                 steps += 1;
-                if steps == 2 {
+                // The second step of the second epoch.
+                if steps == per_epoch + 2 {
                     ctl.set(Control::Cancel);
                 }
             }
@@ -157,7 +165,8 @@ fn cancel_stops_at_a_step_and_keeps_the_weights() {
     ));
     assert!(result.unwrap_err().is_cancel());
     let trainer = chapter.trainer.as_ref().expect("weights kept after cancel");
-    assert_eq!(trainer.history.step_loss.len(), 2);
+    assert_eq!(trainer.epochs_done(), 1);
+    assert_eq!(trainer.history.step_loss.len(), per_epoch);
 }
 
 #[test]

@@ -154,6 +154,9 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
             out.result.dev_a_accuracy = dev_a;
             monitors_to_result(R::INFO.monitors, &mut out);
             R::extend(&model, &self.snapshots, &mut ctx, &mut out).await?;
+            if let Some(trainer) = self.trainer.as_mut() {
+                trainer.finish_run();
+            }
             Ok(out)
         })
     }
@@ -198,8 +201,9 @@ fn monitors_to_result(names: &[&str], out: &mut ChapterOutput) {
 }
 
 /// Train the kept model for `params.epochs` more epochs on train A (dev A for the
-/// dev loss), creating it when there is none. The trainer stays in `slot` even
-/// when the run stops early, so what was trained is not lost.
+/// dev loss), creating it when there is none; after a cancel, only the epochs that
+/// run still owed. The trainer stays in `slot` even when the run stops early, so
+/// what was trained is not lost.
 async fn train_main<R: Recipe>(
     slot: &mut Option<Trainer<R::Model>>,
     snapshots: &mut Vec<Tensor<2>>,
@@ -215,7 +219,7 @@ async fn train_main<R: Recipe>(
             Trainer::new(R::init(ctx), R::config(ctx), select)
         }
     };
-    trainer.config.epochs = ctx.params.epochs;
+    trainer.config.epochs = trainer.epochs_owed(ctx.params.epochs);
     ctx.stage(R::STAGE, 0.0);
     let ds = ctx.prepared.dataset.clone();
     let observer = &mut *ctx.observer;

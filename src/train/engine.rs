@@ -11,6 +11,7 @@ use super::batcher::{Batch, batch_positions};
 use super::clip_grad::clip_global_norm;
 pub use super::control::{Control, RunControl, TrainError};
 use super::readback::{GPU_READBACK_WINDOW, Pending, Tally};
+use super::snapshot::Snapshot;
 use super::source::{BatchSource, Resident};
 use crate::data::rng::NumpyRng;
 use crate::platform::{self, BackendKind, Compute};
@@ -207,8 +208,21 @@ pub struct Trainer<M: Module + Clone> {
     pub config: TrainConfig,
     /// What has happened so far.
     pub history: History,
+    /// The epoch count a run that has not finished is heading for, so that running
+    /// again after a cancel completes that run rather than adding epochs (see
+    /// [`Trainer::epochs_owed`]); `None` once it finished.
+    pub target_epochs: Option<usize>,
     rng: NumpyRng,
     aug_rng: NumpyRng,
+}
+
+/// Everything an epoch changes, as it was when the epoch began.
+struct EpochStart<M> {
+    model: Snapshot<M>,
+    optim: ModuleOptimizer,
+    rng: NumpyRng,
+    aug_rng: NumpyRng,
+    steps: usize,
 }
 
 /// Read a tensor's values back asynchronously, as f32 in row-major order.
@@ -245,9 +259,39 @@ impl<M: Module + Clone> Trainer<M> {
             select,
             config,
             history: History::default(),
+            target_epochs: None,
             rng,
             aug_rng,
         }
+    }
+
+    /// Start (or resume) a run of `epochs` epochs: returns how many epochs are left
+    /// to train. A run that was cancelled keeps its target, so the next call
+    /// completes it; [`Trainer::finish_run`] clears it.
+    pub fn epochs_owed(&mut self, epochs: usize) -> usize {
+        let target = *self
+            .target_epochs
+            .get_or_insert(self.epochs_done() + epochs);
+        target.saturating_sub(self.epochs_done())
+    }
+
+    /// The run finished: the next one adds epochs again.
+    pub fn finish_run(&mut self) {
+        self.target_epochs = None;
+    }
+
+    /// Go back to the start of the epoch that was cut short by a cancel, so that
+    /// a completed run gives the same numbers whether or not it was interrupted.
+    fn rewind(&mut self, start: EpochStart<M>, e: TrainError) -> TrainError {
+        if e == TrainError::Cancelled {
+            self.model = start.model.restore();
+            self.optim = start.optim;
+            self.rng = start.rng;
+            self.aug_rng = start.aug_rng;
+            self.history.step_loss.truncate(start.steps);
+            self.history.step_monitors.truncate(start.steps);
+        }
+        e
     }
 
     /// Epochs trained so far.
@@ -272,6 +316,9 @@ impl<M: Module + Clone> Trainer<M> {
         let train_view = train;
         if train_view.is_empty() {
             return Err(TrainError::Data("the training split is empty".into()));
+        }
+        if self.config.epochs == 0 {
+            return Ok(());
         }
         let train_device = compute.train_device();
         let epochs = self.config.epochs;
@@ -305,6 +352,13 @@ impl<M: Module + Clone> Trainer<M> {
         let mut tally = Tally::new(steps_total, started);
         for _ in 0..epochs {
             let epoch = self.epochs_done() + 1;
+            let start = EpochStart {
+                model: Snapshot::take(&self.model),
+                optim: self.optim.clone(),
+                rng: self.rng.clone(),
+                aug_rng: self.aug_rng.clone(),
+                steps: self.history.step_loss.len(),
+            };
             let batches = batch_positions(
                 train_view.len(),
                 bs,
@@ -321,12 +375,14 @@ impl<M: Module + Clone> Trainer<M> {
                 }
                 if let Err(e) = control.checkpoint().await {
                     self.settle(&mut pending, &mut tally, observer).await?;
-                    return Err(e);
+                    return Err(self.rewind(start, e));
                 }
                 let mut batch = source.batch(positions, &train_device);
                 if let Some(t) = &hooks.transform {
                     batch = t(batch, &mut self.aug_rng);
                 }
+                // Before the forward pass, which moves BatchNorm's running statistics.
+                let before = Snapshot::take(&self.model);
                 let out = loss(&self.model, &batch);
                 let l = if out.dims()[0] > 1 {
                     out.clone().narrow(0, 0, 1)
@@ -341,7 +397,7 @@ impl<M: Module + Clone> Trainer<M> {
                     step: s + 1,
                     len: batch.len,
                     out: out.detach(),
-                    before: (window > 1).then(|| (self.model.clone(), self.optim.clone())),
+                    before: Some((before, self.optim.clone())),
                 });
                 if window == 1 {
                     // Read before stepping: a non-finite loss never reaches the weights.
@@ -359,10 +415,16 @@ impl<M: Module + Clone> Trainer<M> {
             let (loss_sum, monitor_sum, seen) = tally.take_epoch();
             let seconds = (platform::now_ms() - t0) / 1000.0;
             let dev_loss = match dev {
-                Some(source) if !source.is_empty() => Some(
-                    self.evaluate_loss(compute, source, loss, control, hooks.transform.as_ref())
-                        .await?,
-                ),
+                Some(source) if !source.is_empty() => {
+                    let transform = hooks.transform.as_ref();
+                    match self
+                        .evaluate_loss(compute, source, loss, control, transform)
+                        .await
+                    {
+                        Ok(v) => Some(v),
+                        Err(e) => return Err(self.rewind(start, e)),
+                    }
+                }
                 _ => None,
             };
             let stats = EpochStats {
@@ -402,7 +464,7 @@ impl<M: Module + Clone> Trainer<M> {
             let value = row.first().map_or(f64::NAN, |v| *v as f64);
             if !value.is_finite() {
                 if let Some((model, optim)) = p.before {
-                    self.model = model;
+                    self.model = model.restore();
                     self.optim = optim;
                 }
                 return Err(TrainError::NonFinite {

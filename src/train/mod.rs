@@ -8,6 +8,7 @@ pub mod engine;
 pub mod head;
 pub mod losses;
 pub mod readback;
+pub mod snapshot;
 pub mod source;
 
 pub use batcher::{Batch, View};

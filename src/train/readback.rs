@@ -3,6 +3,7 @@
 //! one readback. Per-epoch sums and progress live here too.
 
 use super::engine::TrainEvent;
+use super::snapshot::Snapshot;
 use crate::platform;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -19,9 +20,10 @@ pub struct Pending<M> {
     pub len: usize,
     /// The loss (and monitors), detached, still on the device.
     pub out: Tensor<1>,
-    /// The model and optimiser from before the step, to roll back to if its loss
-    /// turns out not to be finite (`None` when the loss is read before stepping).
-    pub before: Option<(M, ModuleOptimizer)>,
+    /// The model (running statistics included, taken before the step's forward
+    /// pass moved them) and the optimiser from before the step, to roll back to if
+    /// its loss turns out not to be finite.
+    pub before: Option<(Snapshot<M>, ModuleOptimizer)>,
 }
 
 /// Running sums of an epoch, and the counts behind the time estimate.
