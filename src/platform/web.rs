@@ -1,5 +1,5 @@
 //! Browser implementations: WebGPU through `navigator.gpu`, `performance.now()`,
-//! yielding through `scheduler.yield()` or `setTimeout` and fetch with progress and the Cache API.
+//! `setTimeout`-based yielding and fetch with progress and the Cache API.
 
 use super::{BackendKind, BackendPref, Compute};
 use js_sys::{Promise, Reflect, Uint8Array};
@@ -92,30 +92,12 @@ pub async fn select_compute(pref: BackendPref) -> Result<Compute, String> {
 
 /// Let the browser paint and handle input before continuing.
 ///
-/// Uses `scheduler.yield()` where the browser has it: it ends the task like a
-/// timer does, but without the 4 ms minimum that browsers impose on timers
-/// nested more than four deep, which a training loop yielding after every step
-/// otherwise pays once per step. Falls back to `setTimeout(0)`.
+/// A timer task, not `scheduler.yield()`: its continuations are queued ahead of
+/// other tasks, and a training loop yielding through it after every step kept
+/// the page's other work (automation included) waiting. Timers nested more than
+/// four deep wait at least 4 ms, which a step of the fast chapters pays.
 pub async fn yield_now() {
-    if let Some(promise) = scheduler_yield() {
-        let _ = JsFuture::from(promise).await;
-        return;
-    }
     sleep_ms(0).await;
-}
-
-/// `globalThis.scheduler.yield()`, when it exists and returns a promise.
-fn scheduler_yield() -> Option<Promise> {
-    let global = js_sys::global();
-    let scheduler = Reflect::get(&global, &JsValue::from_str("scheduler")).ok()?;
-    if scheduler.is_undefined() || scheduler.is_null() {
-        return None;
-    }
-    let f = Reflect::get(&scheduler, &JsValue::from_str("yield"))
-        .ok()?
-        .dyn_into::<js_sys::Function>()
-        .ok()?;
-    f.call0(&scheduler).ok()?.dyn_into::<Promise>().ok()
 }
 
 /// Wait `ms` milliseconds without blocking the page.

@@ -188,6 +188,9 @@ async function runMode(base, mode) {
     if (/status of 404/.test(t) && (m.location()?.url || '').endsWith(CLIP_URL)) return;
     if (m.type() === 'error' || /panicked/.test(t)) errors.push(`[${currentTest}] console.${m.type()}: ${t.split('\n')[0]}`);
   });
+  // Every request of the whole session, to check that none leaves the page's origin.
+  const requests = [];
+  browser.on('request', (r) => requests.push(r.url()));
   const full = mode === 'cpu'; // the WebGPU path (SwiftShader) is slow: it runs fewer tests
   console.log(`mode ${mode}`);
 
@@ -585,6 +588,24 @@ async function runMode(base, mode) {
     assert((await result(page)).latent_dim === 32, 'second bottleneck');
     for (const id of ['run-recon-0', 'run-recon-1']) assert(await canvasColours(page, id) > 20, `${id} blank`);
     assert(await canvasDigest(page, 'run-recon-0') !== await canvasDigest(page, 'run-recon-1'), 'the two bottlenecks reconstruct identically');
+  });
+
+  await test(`${mode}: the page runs under a Content-Security-Policy without unsafe-inline, and no request leaves its origin`, async () => {
+    const html = fs.readFileSync(path.join(dist, 'index.html'), 'utf8');
+    const m = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]+)">/);
+    assert(m, 'the built index.html has no Content-Security-Policy meta');
+    const csp = m[1];
+    assert(!/'unsafe-inline'|'unsafe-eval'/.test(csp), `the policy allows inline code or eval: ${csp}`);
+    assert(/script-src 'self' 'wasm-unsafe-eval' 'sha256-/.test(csp), `the loader is not allowed by its hash: ${csp}`);
+    assert(/connect-src 'self'/.test(csp) && /default-src 'self'/.test(csp), `the policy lets requests leave the origin: ${csp}`);
+    // A violation is a console error, which the last test fails on; the app mounting at all
+    // (every test above) shows the hash matches the loader.
+    const origin = (u) => { try { const x = new URL(u); return ['data:', 'blob:'].includes(x.protocol) ? x.protocol : x.origin; } catch { return u; } };
+    const origins = [...new Set(requests.map(origin))];
+    const foreign = origins.filter((o) => o !== base && o !== 'data:' && o !== 'blob:');
+    assert(requests.length > 10, `only ${requests.length} requests were recorded`);
+    assert(foreign.length === 0, `requests left the origin: ${foreign.join(', ')}`);
+    console.log(`       ${requests.length} requests, origins: ${origins.join(', ')}`);
   });
 
   await test(`${mode}: no panic and no console error`, async () => {
