@@ -384,6 +384,56 @@ async function runMode(base, mode) {
   });
 
 
+  if (full) await test(`${mode}: broken served bundles get a message naming what failed, and a Retry`, async () => {
+    const m = JSON.parse(fs.readFileSync(path.join(dist, 'data/bloodmnist/manifest.json'), 'utf8'));
+    m.test.count += 1;
+    const cases = [
+      ['manifest missing (404)', 'manifest.json', { status: 404, body: 'not found' }, /manifest/],
+      ['manifest is not JSON', 'manifest.json', { status: 200, body: '<html>sorry</html>', contentType: 'text/html' }, /manifest/],
+      ['manifest counts disagree with the blobs', 'manifest.json', { status: 200, body: JSON.stringify(m), contentType: 'application/json' }, /test_/],
+      ['blob answered 404', 'val_images.bin', { status: 404, body: 'not found' }, /val_images\.bin/],
+      ['blob answered 500', 'train_labels.bin', { status: 500, body: 'server error' }, /train_labels\.bin/],
+    ];
+    for (const [name, file, reply, needle] of cases) {
+      const b = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', args, headless: true });
+      const p = await b.newPage();
+      const perrors = [];
+      p.on('pageerror', (e) => perrors.push(e.message));
+      await p.route(`**/data/bloodmnist/${file}`, (route) => route.fulfill(reply));
+      await p.goto(`${base}/#/supervised`);
+      await p.waitForSelector('[data-testid="dataset-retry"]', { timeout: 120000 });
+      const msg = (await p.innerText('[data-testid="dataset-status"]')).replace(/\s*Retry\s*$/, '');
+      assert(needle.test(msg), `${name}: '${msg}'`);
+      assert(perrors.length === 0, `${name}: ${perrors.join('; ')}`);
+      console.log(`       ${name}: ${msg}`);
+      await b.close();
+    }
+  });
+
+  if (full) await test(`${mode}: bad URL parameters are refused naming the parameter; a diverging rate stops at a named step`, async () => {
+    for (const [query, needle] of [['epochs=NaN', /epochs/], ['epochs=-1', /epochs/], ['epochs=1000000000', /epochs/], ['batch_size=0', /batch_size/], ['held_out_ratio=0', /held_out_ratio/], ['held_out_ratio=1', /held-out ratio 1|held_out_ratio/]]) {
+      await fresh(page, `${base}/#/supervised?${query}`);
+      await page.waitForSelector('[data-testid="run"]');
+      let msg;
+      if (await page.locator('[data-testid="url-error"]').count()) {
+        msg = await text(page, 'url-error');
+        assert(await page.locator('[data-testid="run"]').isDisabled(), `${query}: Run enabled`);
+      } else {
+        await page.click('[data-testid="run"]');
+        msg = await waitStatus(page, ['error', 'done', 'cancelled'], 120000);
+        assert(!/epoch \d/.test(await stage(page)), `${query}: training started`);
+      }
+      assert(needle.test(msg), `${query}: '${msg}'`);
+      console.log(`       ${query}: ${msg.split('\n')[0]}`);
+    }
+    await fresh(page, `${base}/#/autoencoder?epochs=1&limit=64&batch_size=4&lr=1000000`);
+    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120000 });
+    await page.click('[data-testid="run"]');
+    const status = await waitStatus(page, ['error', 'done', 'cancelled'], 300000);
+    assert(/epoch 1, step \d+/.test(status) && /weights from before/.test(status), `diverging rate: '${status}'`);
+    console.log(`       lr=1000000: ${status.split('\n')[0]}`);
+  });
+
   if (full) await test(`${mode}: a bundle of 64×64 images is refused before training, and the page lives on`, async () => {
     const ctx3 = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', args, headless: true });
     const p3 = await ctx3.newPage();
