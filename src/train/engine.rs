@@ -11,6 +11,7 @@ use super::batcher::{Batch, batch_positions};
 use super::clip_grad::clip_global_norm;
 pub use super::control::{Control, RunControl, TrainError};
 use super::readback::{GPU_READBACK_WINDOW, Pending, Tally};
+pub use super::readback::{collect_rows, read_floats, read_scalar};
 use super::snapshot::Snapshot;
 use super::source::{BatchSource, Resident};
 use crate::data::rng::NumpyRng;
@@ -223,25 +224,6 @@ struct EpochStart<M> {
     rng: NumpyRng,
     aug_rng: NumpyRng,
     steps: usize,
-}
-
-/// Read a tensor's values back asynchronously, as f32 in row-major order.
-pub async fn read_floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| TrainError::Device(format!("{e:?}")))?;
-    data.convert::<f32>()
-        .try_into_vec()
-        .map_err(|e| TrainError::Device(format!("{e:?}")))
-}
-
-/// Read a scalar asynchronously.
-pub async fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
-    let v = read_floats(t).await?;
-    v.first()
-        .map(|x| *x as f64)
-        .ok_or_else(|| TrainError::Device("empty readback".into()))
 }
 
 impl<M: Module + Clone> Trainer<M> {
@@ -509,29 +491,4 @@ impl<M: Module + Clone> Trainer<M> {
         }
         Ok(sum / n.max(1) as f64)
     }
-}
-
-/// Run `f` over a source in evaluation batches and collect one row of floats per example
-/// for each output, reading back asynchronously.
-pub async fn collect_rows<M: Module>(
-    model: &M,
-    compute: &Compute,
-    source: &dyn BatchSource,
-    control: &RunControl,
-    f: &dyn Fn(&M, Tensor<4>) -> Vec<Tensor<2>>,
-) -> Result<Vec<Vec<f32>>, TrainError> {
-    let mut outs: Vec<Vec<f32>> = Vec::new();
-    for positions in batch_positions(source.len(), 256, None, false) {
-        control.checkpoint().await?;
-        let batch = source.batch(&positions, &compute.device);
-        let tensors = f(model, batch.images);
-        if outs.is_empty() {
-            outs = vec![Vec::new(); tensors.len()];
-        }
-        for (out, t) in outs.iter_mut().zip(tensors) {
-            out.extend(read_floats(t).await?);
-        }
-        platform::yield_now().await;
-    }
-    Ok(outs)
 }

@@ -1,10 +1,15 @@
 //! Reading losses back without stalling a GPU: steps whose loss is still on the device
 //! wait in a short queue, with the weights from before each one, and are settled in
-//! one readback. Per-epoch sums and progress live here too.
+//! one readback. Per-epoch sums and progress live here too, and the asynchronous
+//! reads every readback goes through (a tensor's floats, a scalar, rows of features).
 
+use super::batcher::batch_positions;
+use super::control::{RunControl, TrainError};
 use super::engine::TrainEvent;
 use super::snapshot::Snapshot;
-use crate::platform;
+use super::source::BatchSource;
+use crate::platform::{self, Compute};
+use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
@@ -94,4 +99,48 @@ impl Tally {
             self.seen,
         )
     }
+}
+
+/// Read a tensor's values back asynchronously, as f32 in row-major order.
+pub async fn read_floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| TrainError::Device(format!("{e:?}")))?;
+    data.convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| TrainError::Device(format!("{e:?}")))
+}
+
+/// Read a scalar asynchronously.
+pub async fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
+    let v = read_floats(t).await?;
+    v.first()
+        .map(|x| *x as f64)
+        .ok_or_else(|| TrainError::Device("empty readback".into()))
+}
+
+/// Run `f` over a source in evaluation batches and collect one row of floats per example
+/// for each output, reading back asynchronously.
+pub async fn collect_rows<M: Module>(
+    model: &M,
+    compute: &Compute,
+    source: &dyn BatchSource,
+    control: &RunControl,
+    f: &dyn Fn(&M, Tensor<4>) -> Vec<Tensor<2>>,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let mut outs: Vec<Vec<f32>> = Vec::new();
+    for positions in batch_positions(source.len(), 256, None, false) {
+        control.checkpoint().await?;
+        let batch = source.batch(&positions, &compute.device);
+        let tensors = f(model, batch.images);
+        if outs.is_empty() {
+            outs = vec![Vec::new(); tensors.len()];
+        }
+        for (out, t) in outs.iter_mut().zip(tensors) {
+            out.extend(read_floats(t).await?);
+        }
+        platform::yield_now().await;
+    }
+    Ok(outs)
 }
