@@ -6,6 +6,10 @@ const require = createRequire(import.meta.url);
 // Shared by every test file: the outcome counters and the test now running.
 export const state = { failures: 0, current: '' };
 export async function test(name, fn) {
+  // REPLAB_BROWSER_GREP narrows a development run to matching tests; each skipped test
+  // is named, and CI never sets it.
+  const grep = process.env.REPLAB_BROWSER_GREP;
+  if (grep && !new RegExp(grep).test(name)) { console.log(`  skip ${name} (REPLAB_BROWSER_GREP)`); return; }
   state.current = name;
   const t0 = Date.now();
   try {
