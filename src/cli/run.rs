@@ -73,7 +73,20 @@ pub struct RunArgs {
     /// setting) and write one entry per exercise under `exercises` in its result.
     #[arg(long)]
     exercises: bool,
+    /// Save the trained chapter to FILE (safetensors; one chapter only). The page's
+    /// saved-runs panel imports it; `scripts/load_in_pytorch.py` loads its encoder.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Start from a saved run (from the page or `--save`): its parameters, unless
+    /// flags change them. Without --epochs it analyses the saved model without
+    /// training; with --epochs N it trains N more epochs.
+    #[arg(long, value_name = "FILE")]
+    load: Option<PathBuf>,
 }
+
+/// Largest saved run read: the biggest chapter's model with its optimiser state is
+/// a few tens of megabytes.
+const MAX_SAVED_RUN_BYTES: u64 = 512 << 20;
 
 #[derive(Serialize)]
 struct Results {
@@ -86,7 +99,12 @@ struct Results {
 }
 
 fn params_for(slug: &str, given: &ParamArgs) -> Result<LabParams> {
-    let mut p = LabParams::for_chapter(slug);
+    params_over(LabParams::for_chapter(slug), given)
+}
+
+/// `base` with the flags given on the command line applied and checked.
+fn params_over(base: LabParams, given: &ParamArgs) -> Result<LabParams> {
+    let mut p = base;
     for (k, v) in &given.0 {
         p.set(k, v)
             .map_err(|e| anyhow!("--{}: {e}", k.replace('_', "-")))?;
@@ -102,7 +120,35 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
         let chapter = lab::make_chapter(slug)?;
         chapters.push((slug.clone(), chapter, params_for(slug, &args.params)?));
     }
-    let shared = params_for("data", &args.params)?;
+    if (args.save.is_some() || args.load.is_some()) && chapters.len() != 1 {
+        return Err(anyhow!(
+            "--save and --load take one chapter, not {}",
+            chapters.len()
+        ));
+    }
+    let loaded = match &args.load {
+        Some(path) => {
+            let bytes = super::read_capped(path, MAX_SAVED_RUN_BYTES, "saved run")?;
+            let info =
+                lab::saved::describe(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            if let Some((slug, _, params)) = chapters.first_mut() {
+                if info.chapter != *slug {
+                    return Err(anyhow!(
+                        "{}: this run was saved from the {} chapter, not {slug}",
+                        path.display(),
+                        info.chapter
+                    ));
+                }
+                *params = params_over(info.params.clone(), &args.params)?;
+            }
+            Some((bytes, info))
+        }
+        None => None,
+    };
+    let shared = match &loaded {
+        Some((_, info)) => params_over(info.params.clone(), &args.params)?,
+        None => params_for("data", &args.params)?,
+    };
     let dataset = Arc::new(load_dataset(&args.data_dir, &shared.dataset)?);
     for (slug, chapter, params) in chapters.iter_mut() {
         // CLIP's own checks need its weights, loaded onto the device below.
@@ -145,6 +191,21 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
         params: BTreeMap::new(),
         chapters: BTreeMap::new(),
     };
+    if let (Some((bytes, info)), Some((slug, chapter, _))) = (&loaded, chapters.first_mut()) {
+        let evaluate = !args.params.0.iter().any(|(k, _)| *k == "epochs");
+        lab::saved::load(chapter.as_mut(), bytes, dataset.clone(), &compute, evaluate)
+            .map_err(|e| anyhow!("{slug}: {e}"))?;
+        eprintln!(
+            "{slug}: loaded a run of {} epoch(s) on {}{}",
+            info.epochs,
+            info.dataset,
+            if evaluate {
+                "; analysing it without training"
+            } else {
+                "; training on"
+            }
+        );
+    }
     for (slug, chapter, params) in chapters.iter_mut() {
         let bar = ProgressBar::new(1000);
         bar.set_style(
@@ -192,6 +253,27 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
         let info = chapter.info();
         for c in lab::charts::chapter_charts(info.loss_title, &out, &dataset.manifest.class_names) {
             write_png(&args.out, slug, &c.name, &c.scene)?;
+        }
+        if let Some(path) = &args.save {
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_millis() as f64);
+            let bytes = platform::block_on(lab::saved::save(
+                chapter.as_ref(),
+                params,
+                Some(&out.result),
+                &compute,
+                at,
+            ))
+            .map_err(|e| anyhow!("{slug}: saving: {e}"))?
+            .ok_or_else(|| anyhow!("{slug}: this chapter trains no model to save"))?;
+            std::fs::write(path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{slug}: saved the run to {} ({} bytes)",
+                path.display(),
+                bytes.len()
+            );
         }
         let mut result = out.result;
         if args.exercises {

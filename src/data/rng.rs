@@ -62,6 +62,32 @@ impl NumpyRng {
         Self::from_pcg_seed(initial_state, stream)
     }
 
+    /// The generator's whole state as text (`state:increment:buffered`), for a
+    /// saved run; [`NumpyRng::from_state_text`] reads it back.
+    pub fn state_text(&self) -> String {
+        let buffered = self
+            .buffered_u32
+            .map_or(String::from("-"), |b| b.to_string());
+        format!("{:x}:{:x}:{buffered}", self.state, self.increment)
+    }
+
+    /// The generator [`NumpyRng::state_text`] described, or `None` when the text is
+    /// not such a state.
+    pub fn from_state_text(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let state = u128::from_str_radix(parts.next()?, 16).ok()?;
+        let increment = u128::from_str_radix(parts.next()?, 16).ok()?;
+        let buffered_u32 = match parts.next()? {
+            "-" => None,
+            b => Some(b.parse().ok()?),
+        };
+        (parts.next().is_none() && increment % 2 == 1).then_some(Self {
+            state,
+            increment,
+            buffered_u32,
+        })
+    }
+
     /// PCG's `srandom`: odd increment from the stream id, then two steps
     /// around adding the initial state.
     fn from_pcg_seed(initial_state: u128, stream: u128) -> Self {

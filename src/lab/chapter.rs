@@ -8,6 +8,7 @@ use super::params::LabParams;
 use super::prepare::Prepared;
 use super::registry::ChapterInfo;
 use super::transfer::{ProbeResult, TransferCurves};
+use crate::model::safetensors::{SafeTensors, SafeTensorsWriter};
 use crate::platform::Compute;
 use crate::train::RunControl;
 use crate::train::engine::History;
@@ -67,6 +68,33 @@ pub trait Chapter {
 
     /// The concrete chapter, for a view or command that needs more (CLIP's weights).
     fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// Add the trained state to a saved run: the model, the optimiser's state when
+    /// `with_optimizer`, and what continuing needs. `Ok(false)` when the chapter
+    /// has nothing trained to save (not run yet, or nothing it trains).
+    fn save_into<'a>(
+        &'a self,
+        _w: &'a mut SafeTensorsWriter,
+        _with_optimizer: bool,
+    ) -> LocalBoxFuture<'a, Result<bool, LabError>> {
+        Box::pin(async { Ok(false) })
+    }
+
+    /// Replace the trained state with a saved run's; `ctx` holds the saved run's
+    /// parameters and the data it was trained on. With `evaluate`, the next run
+    /// trains no more epochs (it analyses the saved model), unless the saved run was
+    /// cut short, which it then completes; without, it trains `epochs` more.
+    fn load_from(
+        &mut self,
+        _file: &SafeTensors<'_>,
+        _ctx: &RunCtx<'_>,
+        _evaluate: bool,
+    ) -> Result<(), LabError> {
+        Err(LabError::Weights(format!(
+            "the {} chapter trains no model that can be saved or loaded",
+            self.info().title
+        )))
+    }
 }
 
 /// The numbers of a chapter run: the chapter's object in `results.json`.

@@ -20,6 +20,7 @@ pub mod pca_demo;
 pub mod pipeline;
 pub mod prepare;
 pub mod registry;
+pub mod saved;
 pub mod simclr;
 pub mod ssl;
 pub mod supcon;

@@ -10,7 +10,10 @@ use super::features::{Embedding2d, extract, umap_layouts};
 use super::params::LabParams;
 use super::registry::ChapterInfo;
 use super::transfer::{TransferModel, TransferSettings, classify, transfer};
+use crate::model::safetensors::{SafeTensors, SafeTensorsWriter};
+use crate::train::checkpoint::CheckpointError;
 use crate::train::engine::{History, LossFn};
+use crate::train::readback::read_floats;
 use crate::train::{Batch, Hooks, Images, TrainConfig, Trainer};
 use burn::prelude::*;
 use std::any::Any;
@@ -173,7 +176,64 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
+
+    fn save_into<'a>(
+        &'a self,
+        w: &'a mut SafeTensorsWriter,
+        with_optimizer: bool,
+    ) -> LocalBoxFuture<'a, Result<bool, LabError>> {
+        Box::pin(async move {
+            let Some(trainer) = self.trainer.as_ref() else {
+                return Ok(false);
+            };
+            let weights = |e: CheckpointError| LabError::Weights(e.to_string());
+            trainer
+                .save_into(w, with_optimizer)
+                .await
+                .map_err(weights)?;
+            for (i, t) in self.snapshots.iter().enumerate() {
+                let shape = t.dims();
+                let values = read_floats(t.clone()).await?;
+                w.add_f32(&format!("{SNAPSHOT_PREFIX}{i}"), &shape, &values)
+                    .map_err(|e| LabError::Weights(e.to_string()))?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn load_from(
+        &mut self,
+        file: &SafeTensors<'_>,
+        ctx: &RunCtx<'_>,
+        evaluate: bool,
+    ) -> Result<(), LabError> {
+        ctx.compute.device.seed(ctx.params.seed);
+        let select = crate::train::engine::all_params::<R::Model>;
+        let mut trainer = Trainer::from_checkpoint(R::init(ctx), R::config(ctx), select, file)
+            .map_err(|e| LabError::Weights(e.to_string()))?;
+        if evaluate && trainer.target_epochs.is_none() {
+            trainer.target_epochs = Some(trainer.epochs_done());
+        }
+        let mut snapshots = Vec::new();
+        let device = ctx.compute.train_device();
+        while let Some(info) = file.info(&format!("{SNAPSHOT_PREFIX}{}", snapshots.len())) {
+            let name = format!("{SNAPSHOT_PREFIX}{}", snapshots.len());
+            let [a, b] = info.shape[..] else {
+                return Err(LabError::Weights(format!("'{name}' is not a matrix")));
+            };
+            let values = file
+                .to_f32(&name)
+                .map_err(|e| LabError::Weights(e.to_string()))?;
+            snapshots.push(Tensor::from_data(TensorData::new(values, [a, b]), &device));
+        }
+        self.trainer = Some(trainer);
+        self.snapshots = snapshots;
+        Ok(())
+    }
 }
+
+/// Prefix of the per-epoch snapshots in a saved run.
+const SNAPSHOT_PREFIX: &str = "snapshot.";
 
 /// The per-epoch means of what the loss monitors, under `monitors` in the result.
 fn monitors_to_result(names: &[&str], out: &mut ChapterOutput) {

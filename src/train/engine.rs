@@ -203,8 +203,8 @@ impl<M> Hooks<'_, M> {
 pub struct Trainer<M: Module + Clone> {
     /// The current weights (on the autodiff device).
     pub model: M,
-    optim: ModuleOptimizer,
-    select: GradSelect<M>,
+    pub(crate) optim: ModuleOptimizer,
+    pub(crate) select: GradSelect<M>,
     /// Settings.
     pub config: TrainConfig,
     /// What has happened so far.
@@ -213,8 +213,8 @@ pub struct Trainer<M: Module + Clone> {
     /// again after a cancel completes that run rather than adding epochs (see
     /// [`Trainer::epochs_owed`]); `None` once it finished.
     pub target_epochs: Option<usize>,
-    rng: NumpyRng,
-    aug_rng: NumpyRng,
+    pub(crate) rng: NumpyRng,
+    pub(crate) aug_rng: NumpyRng,
 }
 
 /// Everything an epoch changes, as it was when the epoch began.

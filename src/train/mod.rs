@@ -2,6 +2,7 @@
 //! features.
 
 pub mod batcher;
+pub mod checkpoint;
 pub mod clip_grad;
 pub mod control;
 pub mod engine;
