@@ -520,6 +520,57 @@ fn run_cases(dir: &Path) -> Vec<Case> {
             Want::Refused("--backend"),
         ),
     ]);
+    // Saved runs, through `replab run --load/--save`.
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("public/data");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let saved_run = fixtures.join("saved/supervised.safetensors");
+    let truncated = dir.join("saved-truncated.safetensors");
+    let bytes = std::fs::read(&saved_run).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let clip = s(&fixtures.join("clip/openclip_tiny.safetensors"));
+    let saved_case = |name: &str, chapter: &str, extra: &[&str], want: Want| Case {
+        name: format!("saved run: {name}"),
+        args: run_args(&real, &o, chapter, extra),
+        want,
+    };
+    cases.extend([
+        saved_case(
+            "CLIP weights given to --load",
+            "supervised",
+            &["--load", &clip],
+            Want::Refused("not a replab saved run"),
+        ),
+        saved_case(
+            "saved from another chapter",
+            "supcon",
+            &["--load", &s(&saved_run)],
+            Want::Refused("saved from the supervised chapter"),
+        ),
+        saved_case(
+            "truncated",
+            "supervised",
+            &["--load", &s(&truncated)],
+            Want::Refused("truncated"),
+        ),
+        saved_case(
+            "--save with two chapters",
+            "supervised",
+            &["supcon", "--save", &s(&dir.join("x.safetensors"))],
+            Want::Refused("one chapter"),
+        ),
+        saved_case(
+            "--save for a chapter that trains no model",
+            "pca",
+            &["--save", &s(&dir.join("x.safetensors"))],
+            Want::Refused("trains no model"),
+        ),
+        saved_case(
+            "a saved run is loaded and analysed",
+            "supervised",
+            &["--load", &s(&saved_run)],
+            Want::Accepted(None),
+        ),
+    ]);
     cases.push(Case {
         name: "a single-class bundle cannot be run".into(),
         args: run_args(&single, &o, "supervised", &["--epochs", "1"]),

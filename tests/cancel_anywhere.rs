@@ -100,3 +100,99 @@ fn a_cancelled_run_run_again_ends_like_an_uninterrupted_one() {
         println!("{slug}: cancelled at {}", where_.join("; "));
     }
 }
+
+/// CLIP: cancel while the weights load (block by block) and while the chapter embeds,
+/// lays out and probes; loading and running again give the uninterrupted numbers.
+#[test]
+fn clip_cancelled_while_loading_or_embedding_ends_like_an_uninterrupted_run() {
+    use replab::lab::clip::Clip;
+    use replab::model::clip::weights::{ConvertOptions, convert};
+    use std::rc::Rc;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clip");
+    let src = std::fs::read(dir.join("openclip_tiny.safetensors")).unwrap();
+    let bytes = convert(&src, &ConvertOptions::default()).unwrap().bytes;
+    let compute = platform::block_on(platform::select_compute(BackendPref::Cpu)).unwrap();
+    let mut params = params("clip");
+    params.limit = Some(24);
+    // Load, cancelling at load report `load_at`; then run, cancelling at `run_at`.
+    let attempt = |load_at: Option<usize>, run_at: Option<usize>, chapter: &mut Clip| {
+        let control = RunControl::default();
+        let stop = control.clone();
+        let mut reports = 0;
+        let loaded = platform::block_on(lab::clip::load(&bytes, &compute, &control, &mut |_| {
+            reports += 1;
+            if Some(reports) == load_at {
+                stop.set(Control::Cancel);
+            }
+        }));
+        let model = match loaded {
+            Ok(m) => m,
+            Err(e) => {
+                assert!(e.to_string().contains("cancel"), "load: {e}");
+                return (None, reports, 0);
+            }
+        };
+        chapter.set_model(Rc::new(model));
+        let mut run_reports = 0;
+        let stop = control.clone();
+        let out = platform::block_on(lab::run(
+            chapter,
+            common::blood(),
+            &params,
+            &compute,
+            &control,
+            &mut |_| {
+                run_reports += 1;
+                if Some(run_reports) == run_at {
+                    stop.set(Control::Cancel);
+                }
+            },
+        ));
+        match out {
+            Ok(o) => (Some(o), reports, run_reports),
+            Err(e) => {
+                assert!(e.is_cancel(), "run: {e}");
+                (None, reports, run_reports)
+            }
+        }
+    };
+    let (reference, load_reports, run_reports) = attempt(None, None, &mut Clip::default());
+    let reference = reference.unwrap();
+    let mut rng = NumpyRng::new(32);
+    let mut where_ = Vec::new();
+    for _ in 0..2 {
+        let at = 1 + (rng.random() * load_reports as f64) as usize;
+        let mut chapter = Clip::default();
+        let (first, _, _) = attempt(Some(at), None, &mut chapter);
+        assert!(
+            first.is_none() || at >= load_reports,
+            "the load at report {at} was not cancelled"
+        );
+        let again = attempt(None, None, &mut chapter).0.unwrap();
+        common::compare::assert_same(
+            &format!("clip, load cancelled at {at}"),
+            &reference,
+            &again,
+            1e-6,
+        );
+        where_.push(format!("load report {at} of {load_reports}"));
+    }
+    for _ in 0..3 {
+        let at = 1 + (rng.random() * run_reports as f64) as usize;
+        let mut chapter = Clip::default();
+        let (first, _, _) = attempt(None, Some(at), &mut chapter);
+        let again = match first {
+            Some(done) => done,
+            None => attempt(None, None, &mut chapter).0.unwrap(),
+        };
+        common::compare::assert_same(
+            &format!("clip, run cancelled at {at}"),
+            &reference,
+            &again,
+            1e-6,
+        );
+        where_.push(format!("run report {at} of {run_reports}"));
+    }
+    println!("clip: cancelled at {}", where_.join("; "));
+}

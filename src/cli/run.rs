@@ -126,6 +126,14 @@ pub fn cmd_run(args: RunArgs) -> Result<()> {
             chapters.len()
         ));
     }
+    if let Some((slug, chapter, _)) = chapters.first()
+        && (args.save.is_some() || args.load.is_some())
+        && !chapter.info().params.contains(&"epochs")
+    {
+        return Err(anyhow!(
+            "{slug}: this chapter trains no model to save or load (--save/--load are for the chapters that train)"
+        ));
+    }
     let loaded = match &args.load {
         Some(path) => {
             let bytes = super::read_capped(path, MAX_SAVED_RUN_BYTES, "saved run")?;

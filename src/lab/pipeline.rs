@@ -209,8 +209,10 @@ impl<R: Recipe> Chapter for EncoderChapter<R> {
     ) -> Result<(), LabError> {
         ctx.compute.device.seed(ctx.params.seed);
         let select = crate::train::engine::all_params::<R::Model>;
-        let mut trainer = Trainer::from_checkpoint(R::init(ctx), R::config(ctx), select, file)
-            .map_err(|e| LabError::Weights(e.to_string()))?;
+        let optimizer = crate::platform::optimizer_state_restorable().is_ok();
+        let mut trainer =
+            Trainer::from_checkpoint(R::init(ctx), R::config(ctx), select, file, optimizer)
+                .map_err(|e| LabError::Weights(e.to_string()))?;
         if evaluate && trainer.target_epochs.is_none() {
             trainer.target_epochs = Some(trainer.epochs_done());
         }

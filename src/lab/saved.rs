@@ -161,7 +161,7 @@ pub fn load(
     evaluate: bool,
 ) -> Result<SavedRun, LabError> {
     let file = SafeTensors::parse(bytes).map_err(|e| LabError::Weights(e.to_string()))?;
-    let saved = describe_parsed(&file)?;
+    let mut saved = describe_parsed(&file)?;
     let slug = chapter.info().slug;
     if saved.chapter != slug {
         return Err(LabError::Weights(format!(
@@ -185,5 +185,10 @@ pub fn load(
         observer: &mut |_| {},
     };
     chapter.load_from(&file, &ctx, evaluate)?;
+    if saved.optimizer.is_ok()
+        && let Err(why) = crate::platform::optimizer_state_restorable()
+    {
+        saved.optimizer = Err(why);
+    }
     Ok(saved)
 }

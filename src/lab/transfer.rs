@@ -350,7 +350,10 @@ pub async fn frozen_transfer(
     let n_b = ctx.prepared.names_b.len();
     let mut cfg = transfer_config(ctx, lr, weight_decay, batch);
     cfg.drop_last = f.train.1.len() >= batch;
-    let mut trainer = head_trainer(f.d, n_b, cfg, &ctx.compute.train_device());
+    // Seeded here, so the head starts the same whatever ran before on the device.
+    let device = ctx.compute.train_device();
+    device.seed(ctx.params.seed.wrapping_add(7));
+    let mut trainer = head_trainer(f.d, n_b, cfg, &device);
     let train = Features {
         x: f.train.0,
         d: f.d,

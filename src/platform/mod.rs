@@ -11,6 +11,9 @@ mod native;
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::*;
 
+/// Browser storage (the origin-private file system); it compiles everywhere, as the
+/// UI does, and works in the browser.
+pub mod store;
 #[cfg(target_arch = "wasm32")]
 mod web;
 #[cfg(target_arch = "wasm32")]

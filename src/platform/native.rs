@@ -87,3 +87,9 @@ pub fn font_bytes() -> Option<&'static [u8]> {
 pub async fn load_font() -> Result<(), String> {
     Ok(())
 }
+
+/// Whether a saved optimiser state can be restored: natively burn's default device
+/// is always available (the CLI makes it the CPU; see `main.rs`).
+pub fn optimizer_state_restorable() -> Result<(), String> {
+    Ok(())
+}

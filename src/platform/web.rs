@@ -77,16 +77,32 @@ pub async fn select_compute(pref: BackendPref) -> Result<Compute, String> {
         Err(why) => return Err(why),
     };
     match burn::tensor::Device::wgpu_options().init_async().await {
-        Ok(device) => Ok(Compute {
-            device,
-            kind: BackendKind::Webgpu,
-            adapter,
-            reason: "a WebGPU adapter was found".into(),
-        }),
+        Ok(device) => {
+            WEBGPU_READY.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(Compute {
+                device,
+                kind: BackendKind::Webgpu,
+                adapter,
+                reason: "a WebGPU adapter was found".into(),
+            })
+        }
         Err(e) if pref == BackendPref::Auto => Ok(Compute::cpu(format!(
             "WebGPU adapter '{adapter}' could not be initialised ({e})"
         ))),
         Err(e) => Err(format!("WebGPU initialisation failed: {e}")),
+    }
+}
+
+/// Whether burn's default device (WebGPU, in the browser) has been initialised.
+static WEBGPU_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a saved optimiser state can be restored: burn materialises it on its
+/// default device, which in the browser is WebGPU, usable only once initialised.
+pub fn optimizer_state_restorable() -> Result<(), String> {
+    if WEBGPU_READY.load(std::sync::atomic::Ordering::Relaxed) {
+        Ok(())
+    } else {
+        Err("not restored: burn restores AdamW's state on its default device, WebGPU, which this browser does not offer; continuing restarts the moments".into())
     }
 }
 

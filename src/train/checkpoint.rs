@@ -211,12 +211,14 @@ impl<M: Module + Clone> Trainer<M> {
 
     /// A trainer from a saved run: `model` (freshly built with the run's parameters,
     /// on the training device) takes the file's weights and ids; the optimiser
-    /// takes its saved state when the file has it, and starts afresh otherwise.
+    /// takes its saved state when the file has it and `with_optimizer`, and starts
+    /// afresh otherwise.
     pub fn from_checkpoint(
         model: M,
         config: TrainConfig,
         select: GradSelect<M>,
         file: &SafeTensors<'_>,
+        with_optimizer: bool,
     ) -> Result<Self, CheckpointError> {
         let ids: BTreeMap<String, u64> = serde_json::from_str(meta(file, KEY_IDS)?)
             .map_err(|_| CheckpointError::Metadata(KEY_IDS))?;
@@ -250,7 +252,7 @@ impl<M: Module + Clone> Trainer<M> {
             });
         }
         let mut trainer = Trainer::new(model, config, select);
-        if let Some(raw) = file.raw(OPTIMIZER_TENSOR) {
+        if let Some(raw) = file.raw(OPTIMIZER_TENSOR).filter(|_| with_optimizer) {
             let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(raw.to_vec()))
                 .map_err(|e| CheckpointError::Format(format!("optimiser state: {e:?}")))?;
             trainer.optim = trainer.optim.load_record(record);

@@ -7,6 +7,8 @@ pub mod clip_panel;
 pub mod data_page;
 pub mod pca_panel;
 pub mod runs;
+pub mod saved;
+pub mod saved_panel;
 pub mod shell;
 pub mod ssl_panel;
 pub mod state;

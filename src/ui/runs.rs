@@ -29,12 +29,12 @@ pub fn with_runner<T>(slug: &'static str, f: impl FnOnce(&mut dyn Chapter) -> T)
     })
 }
 
-fn take_runner(slug: &'static str) -> Option<Box<dyn Chapter>> {
+pub(super) fn take_runner(slug: &'static str) -> Option<Box<dyn Chapter>> {
     with_runner(slug, |_| ())?;
     RUNNERS.with(|r| r.borrow_mut().remove(slug))
 }
 
-fn put_runner(slug: &'static str, c: Box<dyn Chapter>) {
+pub(super) fn put_runner(slug: &'static str, c: Box<dyn Chapter>) {
     RUNNERS.with(|r| {
         r.borrow_mut().insert(slug, c);
     });
@@ -103,7 +103,7 @@ impl Slot {
         }
     }
 
-    fn clear(&self) {
+    pub(super) fn clear(&self) {
         self.live.set(Live::default());
         self.output.set(None);
         self.run_params.set(None);
@@ -297,6 +297,17 @@ impl Runs {
                 Ok(())
             }
             Err(e) if e.is_cancel() => Err("cancelled".into()),
+            Err(e) if compute.kind == BackendKind::Webgpu && device_lost(&e.to_string()) => {
+                // The model lived on the lost device; from now on `auto` means the CPU.
+                with_runner(slug, |c| c.reset());
+                slot.run_params.set(None);
+                state.compute.set(Some(Compute::cpu(
+                    "the WebGPU device was lost, so the lab switched to the CPU",
+                )));
+                Err(format!(
+                    "the GPU (WebGPU device) was lost during the run, and the model trained on it with it ({e}). The lab has switched to the CPU: press Run to train there"
+                ))
+            }
             Err(e) => Err(e.to_string()),
         }
     }
@@ -310,7 +321,7 @@ impl Default for Runs {
 
 /// The device a run asked for: the probed one for `auto`, the CPU for `cpu`, and
 /// WebGPU only when the browser has it.
-async fn compute_for(
+pub(super) async fn compute_for(
     state: AppState,
     pref: BackendPref,
     control: &RunControl,
@@ -332,6 +343,13 @@ async fn compute_for(
         ));
     }
     Ok(probed)
+}
+
+/// Whether an error says the GPU device is gone (cubecl marks a lost wgpu device
+/// as poisoned, and every later read reports it).
+fn device_lost(message: &str) -> bool {
+    let m = message.to_lowercase();
+    m.contains("poison") || m.contains("device was lost") || m.contains("device lost")
 }
 
 /// Epochs trained before this run, and epochs this run trains.

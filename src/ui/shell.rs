@@ -129,6 +129,7 @@ pub fn ChapterShell(
                 <button data-testid="reset" on:click=move |_| runs.reset(slug)>"Reset"</button>
             </div>
             {move || blocked().map(|b| view! { <p class="notice" data-testid="blocked">{b}</p> })}
+            {trains.then(|| view! { <super::saved_panel::SavedRunsPanel slug=slug/> })}
             <div class="progress" role="status" aria-live="polite">
                 <span class="status">"Status: " <span data-testid="status">{move || slot.status.get()}</span></span>
                 " "
