@@ -212,7 +212,14 @@ fn member_data(bytes: &[u8], entry: &Entry) -> Result<Vec<u8>, NpzError> {
     let data = match entry.method {
         0 => raw.to_vec(),
         8 => {
-            let mut out = Vec::with_capacity(size);
+            // A directory can declare any size: reserve without aborting (a browser tab
+            // has at most 4 GB), and let the inflated length be checked below.
+            let mut out = Vec::new();
+            out.try_reserve_exact(size).map_err(|_| {
+                corrupt(&format!(
+                    "declares {size} bytes, more than this process can hold"
+                ))
+            })?;
             flate2::read::DeflateDecoder::new(raw)
                 .take(entry.size)
                 .read_to_end(&mut out)
