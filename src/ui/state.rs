@@ -11,6 +11,22 @@ use std::sync::Arc;
 /// Bundles shipped under `public/data/`.
 pub const BUNDLED: &[&str] = &["bloodmnist", "organamnist"];
 
+/// Ends the name of a dataset converted in the page from the user's own `.npz`
+/// (e.g. `bloodmnist-file`): held by this tab only, never fetched.
+pub const LOCAL_SUFFIX: &str = "-file";
+
+/// Whether `name` is a dataset converted from the user's own file.
+pub fn is_local(name: &str) -> bool {
+    name.ends_with(LOCAL_SUFFIX)
+}
+
+/// Why a dataset converted from the user's file cannot be used in this tab.
+fn local_missing(name: &str) -> String {
+    format!(
+        "'{name}' is a dataset converted from your own .npz file, and it is not loaded in this tab (such a dataset is not kept across reloads or tabs): drop the file on #/data again"
+    )
+}
+
 /// The current route: a chapter slug and its hash query.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
@@ -161,6 +177,9 @@ fn human(bytes: u64) -> String {
 }
 
 async fn load_bundle(name: &str, mut report: impl FnMut(String)) -> Result<Dataset, String> {
+    if is_local(name) {
+        return Err(local_missing(name));
+    }
     if !BUNDLED.contains(&name) {
         return Err(format!(
             "no bundled dataset '{name}'; bundled: {}",
@@ -215,6 +234,7 @@ impl AppState {
         loop {
             match self.datasets.with_untracked(|d| d.get(name).cloned()) {
                 Some(DataState::Ready(ds)) => return Ok(ds),
+                Some(DataState::Failed(e)) if is_local(name) => return Err(e),
                 Some(DataState::Failed(e)) => {
                     return Err(format!(
                         "dataset {name} could not be loaded: {e} (press Retry)"
