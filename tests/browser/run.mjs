@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { state, test, assert, canvasColours, hoverUntilNamed, text, waitStatus, plotColours, waitColours, canvasDigest, runChapter, fresh, setParam, stage, waitStage, result, bigBundle } from './lib.mjs';
+import { npzDropTests } from './npzdrop.mjs';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
@@ -505,6 +506,9 @@ async function runMode(base, mode) {
     for (const id of ['run-recon-0', 'run-recon-1']) assert(await canvasColours(page, id) > 20, `${id} blank`);
     assert(await canvasDigest(page, 'run-recon-0') !== await canvasDigest(page, 'run-recon-1'), 'the two bottlenecks reconstruct identically');
   });
+
+  // The data page's converter of the user's own .npz (the CPU run only: it is not about the backend).
+  if (mode === 'cpu') await npzDropTests(page, base, mode);
 
   await test(`${mode}: the page runs under a Content-Security-Policy without unsafe-inline, and no request leaves its origin`, async () => {
     const html = fs.readFileSync(path.join(dist, 'index.html'), 'utf8');
