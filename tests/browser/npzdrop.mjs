@@ -226,4 +226,23 @@ export async function npzDropTests(page, base, mode) {
       await tab.close();
     }
   });
+
+  // Optional: a real official file (e.g. REPLAB_REAL_NPZ=../shared/medmnist/bloodmnist.npz),
+  // timed, with the longest the page went without running a timer while converting it.
+  const real = process.env.REPLAB_REAL_NPZ;
+  if (real) await test(`${mode}: npz drop: the real ${path.basename(real)} converts in the page`, async () => {
+    await page.goto(`${base}/#/data`);
+    await page.reload();
+    await page.waitForSelector('[data-testid="npz-file"]');
+    await page.evaluate(() => {
+      window.__gap = 0; let last = performance.now();
+      window.__timer = setInterval(() => { const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 10);
+    });
+    const t0 = Date.now();
+    await page.setInputFiles('[data-testid="npz-file"]', real);
+    const o = await outcome(page, path.basename(real), 600000);
+    const gap = await page.evaluate(() => { clearInterval(window.__timer); return window.__gap; });
+    console.log(`       ${o.refused ? 'REFUSED ' : ''}${(fs.statSync(real).size / 1e6).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s, longest stall ${gap.toFixed(0)} ms: ${o.message}`);
+    assert(!o.refused || process.env.REPLAB_REAL_NPZ_REFUSED, o.message);
+  });
 }
