@@ -2,7 +2,7 @@
 //! read in the page (never uploaded), checked and converted as `replab convert`
 //! does, and becomes a dataset every chapter of this tab can train on.
 
-use super::state::{AppState, DataState, LOCAL_SUFFIX};
+use super::state::{AppState, DataState, local_key};
 use crate::data::bundle::SPLITS;
 use crate::data::convert::{OpenedNpz, check_size};
 use crate::data::medmnist::{self, DATASETS, DatasetInfo};
@@ -45,6 +45,7 @@ fn mb(bytes: u64) -> String {
 async fn convert_file(
     file: &LocalFile,
     chosen: Option<&'static DatasetInfo>,
+    state: AppState,
     report: impl Fn(String),
 ) -> Result<Converted, String> {
     let name = file.name().to_string();
@@ -86,7 +87,9 @@ async fn convert_file(
     let splits: [(Vec<u8>, Vec<u8>); 3] = parts
         .try_into()
         .map_err(|_| format!("{name}: internal: a split is missing"))?;
-    let key = format!("{}{LOCAL_SUFFIX}", info.name);
+    let key = state
+        .datasets
+        .with_untracked(|d| local_key(info.name, &opened.md5, d));
     let title = format!("{} (your file)", info.title);
     let notes = opened.notes.clone();
     let dataset = opened.into_dataset(splits, &name, &key, &title);
@@ -119,7 +122,7 @@ pub fn NpzDrop() -> impl IntoView {
             let report = |msg: String| {
                 status.try_set(NpzState::Busy(msg));
             };
-            match convert_file(&file, choice, report).await {
+            match convert_file(&file, choice, state, report).await {
                 Ok(c) => {
                     let m = &c.dataset.manifest;
                     let summary = format!(

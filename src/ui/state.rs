@@ -11,13 +11,32 @@ use std::sync::Arc;
 /// Bundles shipped under `public/data/`.
 pub const BUNDLED: &[&str] = &["bloodmnist", "organamnist"];
 
-/// Ends the name of a dataset converted in the page from the user's own `.npz`
-/// (e.g. `bloodmnist-file`): held by this tab only, never fetched.
+/// Marks the name of a dataset converted in the page from the user's own `.npz`
+/// (`bloodmnist-file`, then `bloodmnist-file2` for a different file): held by this
+/// tab only, never fetched.
 pub const LOCAL_SUFFIX: &str = "-file";
 
 /// Whether `name` is a dataset converted from the user's own file.
 pub fn is_local(name: &str) -> bool {
-    name.ends_with(LOCAL_SUFFIX)
+    name.rsplit_once(LOCAL_SUFFIX)
+        .is_some_and(|(base, n)| !base.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The name for a file of dataset `base` with this MD5: the first of `base-file`,
+/// `base-file2`, … that is free or holds the same file, so a different file never
+/// replaces the data of runs already trained.
+pub fn local_key(base: &str, md5: &str, datasets: &HashMap<String, DataState>) -> String {
+    let free = |key: &String| match datasets.get(key) {
+        Some(DataState::Ready(ds)) => ds.manifest.source.md5 == md5,
+        _ => true,
+    };
+    (1..)
+        .map(|k| match k {
+            1 => format!("{base}{LOCAL_SUFFIX}"),
+            k => format!("{base}{LOCAL_SUFFIX}{k}"),
+        })
+        .find(free)
+        .unwrap_or_else(|| format!("{base}{LOCAL_SUFFIX}"))
 }
 
 /// Why a dataset converted from the user's file cannot be used in this tab.
@@ -299,4 +318,28 @@ pub fn current_params(slug: &str, params: Memo<Result<LabParams, String>>) -> La
         .try_get()
         .and_then(Result::ok)
         .unwrap_or_else(|| LabParams::for_chapter(slug))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_names_are_told_apart_from_bundles() {
+        for name in ["bloodmnist-file", "bloodmnist-file2", "organamnist-file12"] {
+            assert!(is_local(name), "{name}");
+        }
+        for name in ["bloodmnist", "-file", "bloodmnist-filex", "file"] {
+            assert!(!is_local(name), "{name}");
+        }
+        assert_eq!(
+            local_key("bloodmnist", "ab", &HashMap::new()),
+            "bloodmnist-file"
+        );
+        let failed = HashMap::from([(
+            "bloodmnist-file".to_string(),
+            DataState::Failed("not loaded".into()),
+        )]);
+        assert_eq!(local_key("bloodmnist", "ab", &failed), "bloodmnist-file");
+    }
 }

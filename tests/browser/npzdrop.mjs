@@ -136,14 +136,19 @@ export async function npzDropTests(page, base, mode) {
     await page.waitForSelector('[data-testid="split-sizes"]');
   });
 
-  await test(`${mode}: npz drop: labels shaped (N,) are accepted too (through the file input)`, async () => {
+  await test(`${mode}: npz drop: labels shaped (N,) are accepted too (through the file input), as a second dataset`, async () => {
     await pick(page, 'bloodmnist (1).npz', zip(members(12, { flat: true })));
     const o = await outcome(page, 'bloodmnist (1).npz');
     assert(!o.refused, `refused: ${o.message}`);
+    // A different file does not replace the first one: runs trained on it keep their data.
+    assert(o.message.includes(`'${KEY}2'`), `a second file: ${o.message}`);
     console.log(`       ${o.message}`);
-    // Back to the training-sized file for the runs below.
+    // The first file again is the first dataset again.
     await pick(page, 'bloodmnist.npz', zip(good));
-    assert(!(await outcome(page, 'Converted bloodmnist.npz')).refused, 'the big file again');
+    const again = await outcome(page, 'Converted bloodmnist.npz');
+    assert(!again.refused && again.message.includes(`'${KEY}'`), `the first file again: ${again.message}`);
+    const options = await page.$$eval('[data-testid="dataset"] option', (os) => os.map((o) => o.value));
+    assert(options.includes(KEY) && options.includes(`${KEY}2`), `picker: ${options}`);
   });
 
   // Refusals: [case, file name, bytes, expected message, dataset chosen in the page].
