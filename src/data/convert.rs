@@ -209,14 +209,18 @@ impl OpenedNpz {
     /// Check the dataset name and read every array of the archive; the file's bytes
     /// are not needed afterwards.
     pub fn open(npz_bytes: &[u8], name: &str) -> Result<Self, ConvertError> {
-        let info = medmnist::find(name).ok_or_else(|| ConvertError::UnknownDataset(name.into()))?;
-        if info.multi_label {
-            return Err(ConvertError::Invalid {
-                key: name.to_string(),
-                why: "is multi-label; the lab needs one class per image".into(),
-            });
-        }
+        let info = dataset_info(name)?;
         let arrays = read_npz(npz_bytes)?;
+        Ok(Self::from_arrays(info, arrays, md5_hex(npz_bytes)))
+    }
+
+    /// The same from arrays read already (e.g. one member at a time with
+    /// [`super::npz::NpzMembers`]) and the file's MD5 ([`md5_hex`]).
+    pub fn from_arrays(
+        info: &'static DatasetInfo,
+        arrays: BTreeMap<String, NpyArray>,
+        md5: String,
+    ) -> Self {
         let known: Vec<String> = bundle::SPLITS
             .iter()
             .flat_map(|s| [format!("{s}_images"), format!("{s}_labels")])
@@ -228,17 +232,12 @@ impl OpenedNpz {
                 format!("ignored the array '{k}', which an official MedMNIST npz does not have")
             })
             .collect();
-        use md5::Digest;
-        let md5 = md5::Md5::digest(npz_bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok(Self {
+        Self {
             info,
             arrays,
             notes,
             md5,
-        })
+        }
     }
 
     /// Check one split and return its planar images and labels, releasing its arrays.
@@ -332,6 +331,27 @@ impl OpenedNpz {
             test,
         }
     }
+}
+
+/// The MedMNIST 2-D dataset called `name`, refusing an unknown or multi-label one.
+pub fn dataset_info(name: &str) -> Result<&'static DatasetInfo, ConvertError> {
+    let info = medmnist::find(name).ok_or_else(|| ConvertError::UnknownDataset(name.into()))?;
+    if info.multi_label {
+        return Err(ConvertError::Invalid {
+            key: name.to_string(),
+            why: "is multi-label; the lab needs one class per image".into(),
+        });
+    }
+    Ok(info)
+}
+
+/// Hex MD5 of a file's bytes (MedMNIST publishes these).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Refuse a file larger than [`MAX_NPZ_BYTES`] from its size alone, before reading it.

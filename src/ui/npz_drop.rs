@@ -4,11 +4,13 @@
 
 use super::state::{AppState, DataState, local_key};
 use crate::data::bundle::SPLITS;
-use crate::data::convert::{OpenedNpz, check_size};
+use crate::data::convert::{OpenedNpz, check_size, dataset_info, md5_hex};
 use crate::data::medmnist::{self, DATASETS, DatasetInfo};
+use crate::data::npz::NpzMembers;
 use crate::lab::Dataset;
 use crate::platform::{self, LocalFile};
 use leptos::prelude::*;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Where the converter is.
@@ -50,6 +52,7 @@ async fn convert_file(
 ) -> Result<Converted, String> {
     let name = file.name().to_string();
     check_size(&name, file.size()).map_err(|e| e.to_string())?;
+    let refused = |e: &dyn std::fmt::Display| format!("{name}: {e}");
     let info = chosen
         .or_else(|| medmnist::from_file_name(&name))
         .ok_or_else(|| {
@@ -57,6 +60,7 @@ async fn convert_file(
                 "{name}: cannot tell which MedMNIST dataset this is from the file's name; choose it under \"Dataset in the file\" (or keep MedMNIST's name, e.g. bloodmnist.npz)"
             )
         })?;
+    let info = dataset_info(info.name).map_err(|e| refused(&e))?;
     let total = file.size();
     report(format!("reading {name}: 0 of {}", mb(total)));
     platform::yield_now().await;
@@ -72,9 +76,25 @@ async fn convert_file(
         .await?;
     report(format!("checking the archive of {name}"));
     platform::yield_now().await;
-    let refused = |e: crate::data::convert::ConvertError| format!("{name}: {e}");
-    let mut opened = OpenedNpz::open(&bytes, info.name).map_err(refused)?;
+    let members = NpzMembers::list(&bytes).map_err(|e| refused(&e))?;
+    let mut arrays = BTreeMap::new();
+    for i in 0..members.len() {
+        report(format!(
+            "inflating {name}: array {} of {}",
+            i + 1,
+            members.len()
+        ));
+        platform::yield_now().await;
+        if let Some(read) = members.read(&bytes, i) {
+            let (key, array) = read.map_err(|e| refused(&e))?;
+            arrays.insert(key, array);
+        }
+    }
+    report(format!("computing the MD5 of {name}"));
+    platform::yield_now().await;
+    let md5 = md5_hex(&bytes);
     drop(bytes);
+    let mut opened = OpenedNpz::from_arrays(info, arrays, md5);
     let mut parts = Vec::with_capacity(3);
     for split in SPLITS {
         report(format!(
@@ -82,7 +102,7 @@ async fn convert_file(
             info.title
         ));
         platform::yield_now().await;
-        parts.push(opened.take_split(split).map_err(refused)?);
+        parts.push(opened.take_split(split).map_err(|e| refused(&e))?);
     }
     let splits: [(Vec<u8>, Vec<u8>); 3] = parts
         .try_into()

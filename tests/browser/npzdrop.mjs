@@ -240,14 +240,20 @@ export async function npzDropTests(page, base, mode) {
     await page.reload();
     await page.waitForSelector('[data-testid="npz-file"]');
     await page.evaluate(() => {
-      window.__gap = 0; let last = performance.now();
-      window.__timer = setInterval(() => { const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 10);
+      // The longest gap, and what the page showed just before it (the stage that held it).
+      window.__gap = 0; window.__during = ''; let last = performance.now(), shown = '';
+      window.__timer = setInterval(() => {
+        const t = performance.now();
+        if (t - last > window.__gap) { window.__gap = t - last; window.__during = shown; }
+        last = t;
+        shown = document.querySelector('[data-testid="npz-status"]')?.innerText || document.querySelector('[data-testid="npz-ready"]') && 'the page drawing the new dataset' || '';
+      }, 10);
     });
     const t0 = Date.now();
     await page.setInputFiles('[data-testid="npz-file"]', real);
     const o = await outcome(page, path.basename(real), 600000);
-    const gap = await page.evaluate(() => { clearInterval(window.__timer); return window.__gap; });
-    console.log(`       ${o.refused ? 'REFUSED ' : ''}${(fs.statSync(real).size / 1e6).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s, longest stall ${gap.toFixed(0)} ms: ${o.message}`);
+    const [gap, during] = await page.evaluate(() => { clearInterval(window.__timer); return [window.__gap, window.__during.trim()]; });
+    console.log(`       ${o.refused ? 'REFUSED ' : ''}${(fs.statSync(real).size / 1e6).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s, longest stall ${gap.toFixed(0)} ms (after '${during}'): ${o.message}`);
     assert(!o.refused || process.env.REPLAB_REAL_NPZ_REFUSED, o.message);
   });
 }
