@@ -1,9 +1,9 @@
 //! Turning an official MedMNIST `.npz` into a replab bundle.
 
-use super::bundle::{self, Blob, Manifest, Source, SplitEntry};
+use super::bundle::{self, Blob, Dataset, Manifest, Source, SplitData, SplitEntry};
 use super::medmnist::{self, DatasetInfo};
 use super::npz::{NpyArray, NpzError, read_npz};
-use super::rng::NumpyRng;
+pub use super::subset::{SubsetSpec, stratified_subset};
 use std::collections::BTreeMap;
 
 /// Why a conversion failed. Each message names the array or setting at fault.
@@ -33,6 +33,18 @@ pub enum ConvertError {
         /// What is wrong.
         why: String,
     },
+    /// The file is larger than any official MedMNIST 2-D npz; it was not read.
+    #[error(
+        "{file} is {:.2} GB, larger than any MedMNIST 2-D npz ({:.2} GB at most); it was not read: is it the right file?",
+        *bytes as f64 / 1e9,
+        MAX_NPZ_BYTES as f64 / 1e9
+    )]
+    TooLarge {
+        /// The file's name.
+        file: String,
+        /// Its size.
+        bytes: u64,
+    },
     /// The subset specification does not parse or asks for too much.
     #[error("bad --subset '{spec}': {why}")]
     Subset {
@@ -46,103 +58,6 @@ pub enum ConvertError {
 /// The largest `.npz` accepted, checked before it is read: the biggest official
 /// MedMNIST 2-D file at 28×28 (TissueMNIST) is about 180 MB.
 pub const MAX_NPZ_BYTES: u64 = 1 << 30;
-
-/// How many images to keep from each split.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SubsetSpec {
-    /// The same fraction of every split, e.g. `0.2`.
-    Fraction(f64),
-    /// Exact counts, e.g. `train=4000,val=800,test=2000`; missing splits are kept whole.
-    Counts(BTreeMap<String, usize>),
-}
-
-impl SubsetSpec {
-    /// Parse `0.2` or `train=4000,val=800,test=2000`.
-    pub fn parse(spec: &str) -> Result<Self, ConvertError> {
-        let err = |why: &str| ConvertError::Subset {
-            spec: spec.to_string(),
-            why: why.to_string(),
-        };
-        if let Ok(f) = spec.trim().parse::<f64>() {
-            return if f > 0.0 && f <= 1.0 {
-                Ok(Self::Fraction(f))
-            } else {
-                Err(err("a fraction must be in (0, 1]"))
-            };
-        }
-        let mut counts = BTreeMap::new();
-        for part in spec.split(',') {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| err("expected a fraction or split=count pairs"))?;
-            let k = k.trim();
-            if !bundle::SPLITS.contains(&k) {
-                return Err(err(&format!("unknown split '{k}' (train, val, test)")));
-            }
-            let v: usize = v
-                .trim()
-                .parse()
-                .map_err(|_| err(&format!("'{v}' is not a count")))?;
-            if v == 0 {
-                return Err(err("a count must be positive"));
-            }
-            counts.insert(k.to_string(), v);
-        }
-        Ok(Self::Counts(counts))
-    }
-
-    fn target(&self, split: &str, available: usize) -> usize {
-        match self {
-            Self::Fraction(f) => ((available as f64 * f).round() as usize).clamp(1, available),
-            Self::Counts(c) => c.get(split).copied().unwrap_or(available),
-        }
-    }
-}
-
-/// Stratified subset of `labels` with `target` members: each class keeps its share
-/// (largest remainder rounding), members are drawn with a seeded generator and
-/// returned in their original order, so official split membership and order survive.
-pub fn stratified_subset(labels: &[u8], n_classes: usize, target: usize, seed: u64) -> Vec<usize> {
-    let total = labels.len();
-    if target >= total {
-        return (0..total).collect();
-    }
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
-    for (i, &l) in labels.iter().enumerate() {
-        if let Some(v) = by_class.get_mut(l as usize) {
-            v.push(i);
-        }
-    }
-    let exact: Vec<f64> = by_class
-        .iter()
-        .map(|v| v.len() as f64 * target as f64 / total as f64)
-        .collect();
-    let mut take: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
-    let mut order: Vec<usize> = (0..n_classes).collect();
-    order.sort_by(|&a, &b| {
-        let ra = exact[a] - exact[a].floor();
-        let rb = exact[b] - exact[b].floor();
-        rb.total_cmp(&ra).then(a.cmp(&b))
-    });
-    let mut missing = target.saturating_sub(take.iter().sum());
-    for &c in order.iter().cycle().take(n_classes * 2) {
-        if missing == 0 {
-            break;
-        }
-        if take[c] < by_class[c].len() {
-            take[c] += 1;
-            missing -= 1;
-        }
-    }
-    let mut rng = NumpyRng::new(seed);
-    let mut keep: Vec<usize> = Vec::with_capacity(target);
-    for (c, members) in by_class.iter().enumerate() {
-        let picks = rng.choice_indices(members.len(), take[c].min(members.len()));
-        keep.extend(picks.into_iter().map(|p| members[p]));
-    }
-    keep.sort_unstable();
-    keep
-}
 
 /// The output of a conversion: a manifest and the blob files to write beside it.
 pub struct Converted {
@@ -277,6 +192,179 @@ fn split_arrays(
     Ok((planar, out_labels))
 }
 
+/// An npz whose archive has been read and whose dataset is known: the first half of
+/// a conversion. [`convert`] runs it whole; the browser runs it a split at a time,
+/// yielding to the page in between.
+pub struct OpenedNpz {
+    /// The dataset the file is converted as.
+    pub info: &'static DatasetInfo,
+    arrays: BTreeMap<String, NpyArray>,
+    /// What was accepted but is worth saying (arrays that were ignored).
+    pub notes: Vec<String>,
+    /// Hex MD5 of the file (MedMNIST publishes these).
+    pub md5: String,
+}
+
+impl OpenedNpz {
+    /// Check the dataset name and read every array of the archive; the file's bytes
+    /// are not needed afterwards.
+    pub fn open(npz_bytes: &[u8], name: &str) -> Result<Self, ConvertError> {
+        let info = dataset_info(name)?;
+        let arrays = read_npz(npz_bytes)?;
+        Ok(Self::from_arrays(info, arrays, md5_hex(npz_bytes)))
+    }
+
+    /// The same from arrays read already (e.g. one member at a time with
+    /// [`super::npz::NpzMembers`]) and the file's MD5 ([`md5_hex`]).
+    pub fn from_arrays(
+        info: &'static DatasetInfo,
+        arrays: BTreeMap<String, NpyArray>,
+        md5: String,
+    ) -> Self {
+        let known: Vec<String> = bundle::SPLITS
+            .iter()
+            .flat_map(|s| [format!("{s}_images"), format!("{s}_labels")])
+            .collect();
+        let notes = arrays
+            .keys()
+            .filter(|k| !known.contains(k))
+            .map(|k| {
+                format!("ignored the array '{k}', which an official MedMNIST npz does not have")
+            })
+            .collect();
+        Self {
+            info,
+            arrays,
+            notes,
+            md5,
+        }
+    }
+
+    /// Check one split and return its planar images and labels, releasing its arrays.
+    pub fn take_split(&mut self, split: &str) -> Result<(Vec<u8>, Vec<u8>), ConvertError> {
+        let out = split_arrays(&self.arrays, split, self.info)?;
+        self.arrays.remove(&format!("{split}_images"));
+        self.arrays.remove(&format!("{split}_labels"));
+        Ok(out)
+    }
+
+    /// The manifest for the three split entries (train, val, test).
+    fn manifest(&self, splits: [SplitEntry; 3], source: Source) -> Manifest {
+        let info = self.info;
+        let [train, val, test] = splits;
+        Manifest {
+            format: bundle::FORMAT.to_string(),
+            name: info.name.to_string(),
+            title: info.title.to_string(),
+            description: info.description.to_string(),
+            class_names: info.labels.iter().map(|s| s.to_string()).collect(),
+            channels: info.channels,
+            size: 28,
+            train,
+            val,
+            test,
+            source,
+            licence: medmnist::LICENCE.to_string(),
+            credit: medmnist::CREDIT.to_string(),
+        }
+    }
+
+    /// Images per class of `labels`.
+    fn class_counts(&self, labels: &[u8]) -> Vec<usize> {
+        let mut counts = vec![0usize; self.info.labels.len()];
+        for &l in labels {
+            if let Some(c) = counts.get_mut(l as usize) {
+                *c += 1;
+            }
+        }
+        counts
+    }
+
+    /// Hold the checked splits (train, val, test, from [`Self::take_split`]) as a
+    /// dataset in memory, as a bundle would decode them, without writing a bundle.
+    /// The manifest is `name` and `title` as given; its blobs name no stored file
+    /// (their sha256 is empty).
+    pub fn into_dataset(
+        self,
+        splits: [(Vec<u8>, Vec<u8>); 3],
+        source_file: &str,
+        name: &str,
+        title: &str,
+    ) -> Dataset {
+        let channels = self.info.channels;
+        let held = |split: &str, (images, labels): (Vec<u8>, Vec<u8>)| {
+            let blob = |suffix: &str, bytes: usize| Blob {
+                file: format!("{split}_{suffix} (in memory)"),
+                sha256: String::new(),
+                bytes: bytes as u64,
+            };
+            let entry = SplitEntry {
+                count: labels.len(),
+                class_counts: self.class_counts(&labels),
+                images: blob("images", images.len()),
+                labels: blob("labels", labels.len()),
+            };
+            let data = SplitData {
+                images,
+                labels,
+                channels,
+                size: 28,
+            };
+            (entry, data)
+        };
+        let [train, val, test] = splits;
+        let (train_entry, train) = held("train", train);
+        let (val_entry, val) = held("val", val);
+        let (test_entry, test) = held("test", test);
+        let source = Source {
+            file: source_file.to_string(),
+            md5: self.md5.clone(),
+            subset: None,
+        };
+        let mut manifest = self.manifest([train_entry, val_entry, test_entry], source);
+        manifest.name = name.to_string();
+        manifest.title = title.to_string();
+        Dataset {
+            manifest,
+            train,
+            val,
+            test,
+        }
+    }
+}
+
+/// The MedMNIST 2-D dataset called `name`, refusing an unknown or multi-label one.
+pub fn dataset_info(name: &str) -> Result<&'static DatasetInfo, ConvertError> {
+    let info = medmnist::find(name).ok_or_else(|| ConvertError::UnknownDataset(name.into()))?;
+    if info.multi_label {
+        return Err(ConvertError::Invalid {
+            key: name.to_string(),
+            why: "is multi-label; the lab needs one class per image".into(),
+        });
+    }
+    Ok(info)
+}
+
+/// Hex MD5 of a file's bytes (MedMNIST publishes these).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Refuse a file larger than [`MAX_NPZ_BYTES`] from its size alone, before reading it.
+pub fn check_size(file: &str, bytes: u64) -> Result<(), ConvertError> {
+    if bytes > MAX_NPZ_BYTES {
+        return Err(ConvertError::TooLarge {
+            file: file.to_string(),
+            bytes,
+        });
+    }
+    Ok(())
+}
+
 /// Convert the bytes of an official MedMNIST npz into a bundle.
 pub fn convert(
     npz_bytes: &[u8],
@@ -285,28 +373,13 @@ pub fn convert(
     subset: Option<&SubsetSpec>,
     subset_text: Option<&str>,
 ) -> Result<Converted, ConvertError> {
-    let info = medmnist::find(name).ok_or_else(|| ConvertError::UnknownDataset(name.into()))?;
-    if info.multi_label {
-        return Err(ConvertError::Invalid {
-            key: name.to_string(),
-            why: "is multi-label; the lab needs one class per image".into(),
-        });
-    }
-    let arrays = read_npz(npz_bytes)?;
-    let known: Vec<String> = bundle::SPLITS
-        .iter()
-        .flat_map(|s| [format!("{s}_images"), format!("{s}_labels")])
-        .collect();
-    let notes = arrays
-        .keys()
-        .filter(|k| !known.contains(k))
-        .map(|k| format!("ignored the array '{k}', which an official MedMNIST npz does not have"))
-        .collect();
+    let mut opened = OpenedNpz::open(npz_bytes, name)?;
+    let info = opened.info;
     let n_classes = info.labels.len();
     let mut files = Vec::new();
     let mut entries = Vec::new();
     for split in bundle::SPLITS {
-        let (images, labels) = split_arrays(&arrays, split, info)?;
+        let (images, labels) = opened.take_split(split)?;
         let (images, labels) = match subset {
             None => (images, labels),
             Some(spec) => {
@@ -327,10 +400,7 @@ pub fn convert(
                 (imgs, labs)
             }
         };
-        let mut class_counts = vec![0usize; n_classes];
-        for &l in &labels {
-            class_counts[l as usize] += 1;
-        }
+        let class_counts = opened.class_counts(&labels);
         let mut blob = |suffix: &str, raw: &[u8]| {
             let file = format!("{split}_{suffix}.bin");
             let data = bundle::deflate(raw);
@@ -351,41 +421,20 @@ pub fn convert(
             labels: labels_blob,
         });
     }
-    let mut it = entries.into_iter();
-    let (Some(train), Some(val), Some(test)) = (it.next(), it.next(), it.next()) else {
-        return Err(ConvertError::Invalid {
-            key: name.to_string(),
-            why: "internal: splits missing".into(),
-        });
+    let entries = <[SplitEntry; 3]>::try_from(entries).map_err(|_| ConvertError::Invalid {
+        key: name.to_string(),
+        why: "internal: splits missing".into(),
+    })?;
+    let source = Source {
+        file: source_file.to_string(),
+        md5: opened.md5.clone(),
+        subset: subset_text
+            .map(|s| format!("stratified per class within each official split, seed 0: {s}")),
     };
-    use md5::Digest;
-    let md5 = md5::Md5::digest(npz_bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let manifest = Manifest {
-        format: bundle::FORMAT.to_string(),
-        name: info.name.to_string(),
-        title: info.title.to_string(),
-        description: info.description.to_string(),
-        class_names: info.labels.iter().map(|s| s.to_string()).collect(),
-        channels: info.channels,
-        size: 28,
-        train,
-        val,
-        test,
-        source: Source {
-            file: source_file.to_string(),
-            md5,
-            subset: subset_text
-                .map(|s| format!("stratified per class within each official split, seed 0: {s}")),
-        },
-        licence: medmnist::LICENCE.to_string(),
-        credit: medmnist::CREDIT.to_string(),
-    };
+    let manifest = opened.manifest(entries, source);
     Ok(Converted {
         manifest,
         files,
-        notes,
+        notes: opened.notes,
     })
 }

@@ -196,6 +196,22 @@ pub fn find(name: &str) -> Option<&'static DatasetInfo> {
     DATASETS.iter().find(|d| d.name == lower)
 }
 
+/// The dataset a file's name says it holds: `bloodmnist.npz`, `BloodMNIST_64.npz` or
+/// `bloodmnist (1).npz` are BloodMNIST. The longest name the file's name starts with
+/// wins; `None` when it starts with none.
+pub fn from_file_name(file: &str) -> Option<&'static DatasetInfo> {
+    let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    let lower = base.to_ascii_lowercase();
+    DATASETS
+        .iter()
+        .filter(|d| {
+            lower
+                .strip_prefix(d.name)
+                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        })
+        .max_by_key(|d| d.name.len())
+}
+
 /// The known names, comma-separated, for error messages.
 pub fn known_names() -> String {
     DATASETS
@@ -228,5 +244,17 @@ mod tests {
         assert_eq!(find("BloodMNIST").map(|d| d.labels.len()), Some(8));
         assert_eq!(find("organamnist").map(|d| d.labels.len()), Some(11));
         assert!(find("mnist").is_none());
+    }
+
+    #[test]
+    fn file_names_name_their_dataset() {
+        let name = |f: &str| from_file_name(f).map(|d| d.name);
+        assert_eq!(name("bloodmnist.npz"), Some("bloodmnist"));
+        assert_eq!(name("C:\\data\\BloodMNIST_64.npz"), Some("bloodmnist"));
+        assert_eq!(name("dl/organamnist (1).npz"), Some("organamnist"));
+        assert_eq!(name("pathmnist_train1000.npz"), Some("pathmnist"));
+        assert_eq!(name("bloodmnistx.npz"), None);
+        assert_eq!(name("mnist.npz"), None);
+        assert_eq!(name("data.npz"), None);
     }
 }

@@ -8,5 +8,6 @@ pub mod medmnist;
 pub mod npz;
 pub mod rng;
 pub mod splits;
+pub mod subset;
 
 pub use bundle::{Dataset, Manifest, SplitData};

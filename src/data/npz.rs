@@ -212,7 +212,14 @@ fn member_data(bytes: &[u8], entry: &Entry) -> Result<Vec<u8>, NpzError> {
     let data = match entry.method {
         0 => raw.to_vec(),
         8 => {
-            let mut out = Vec::with_capacity(size);
+            // A directory can declare any size: reserve without aborting (a browser tab
+            // has at most 4 GB), and let the inflated length be checked below.
+            let mut out = Vec::new();
+            out.try_reserve_exact(size).map_err(|_| {
+                corrupt(&format!(
+                    "declares {size} bytes, more than this process can hold"
+                ))
+            })?;
             flate2::read::DeflateDecoder::new(raw)
                 .take(entry.size)
                 .read_to_end(&mut out)
@@ -291,27 +298,60 @@ fn dict_value(header: &str, key: &str) -> Option<String> {
     Some(rest[..end].trim().to_string())
 }
 
+/// An archive's `.npy` members, listed from its central directory and not yet
+/// inflated, so a caller can read them one at a time (the browser yields between).
+pub struct NpzMembers {
+    entries: Vec<Entry>,
+}
+
+impl NpzMembers {
+    /// List the `.npy` members of `bytes`; an archive without any is refused.
+    pub fn list(bytes: &[u8]) -> Result<Self, NpzError> {
+        let entries: Vec<Entry> = central_directory(bytes)?
+            .into_iter()
+            .filter(|e| e.name.ends_with(".npy"))
+            .collect();
+        if entries.is_empty() {
+            return Err(NpzError::NotZip("the archive holds no .npy arrays".into()));
+        }
+        Ok(Self { entries })
+    }
+
+    /// How many `.npy` members there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none (never, once listed).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Inflate, check and parse member `i` of `bytes` (the archive it was listed
+    /// from): its name without `.npy`, and its array. `None` past the end.
+    pub fn read(&self, bytes: &[u8], i: usize) -> Option<Result<(String, NpyArray), NpzError>> {
+        let entry = self.entries.get(i)?;
+        let name = entry.name.strip_suffix(".npy").unwrap_or(&entry.name);
+        let read = || {
+            let data = member_data(bytes, entry)?;
+            let array = parse_npy(name, &data)?;
+            // Cheap sanity check now; exact widths are checked on conversion.
+            if array.is_u8() && array.data.len() < array.len() {
+                return Err(NpzError::BadArray {
+                    name: name.to_string(),
+                    why: "fewer bytes than its shape needs".into(),
+                });
+            }
+            Ok((name.to_string(), array))
+        };
+        Some(read())
+    }
+}
+
 /// Read every array in an `.npz` archive, keyed by name without the `.npy` suffix.
 pub fn read_npz(bytes: &[u8]) -> Result<BTreeMap<String, NpyArray>, NpzError> {
-    let mut out = BTreeMap::new();
-    for entry in central_directory(bytes)? {
-        let Some(name) = entry.name.strip_suffix(".npy") else {
-            continue;
-        };
-        let data = member_data(bytes, &entry)?;
-        let array = parse_npy(name, &data)?;
-        let element = if array.is_u8() { 1 } else { 8 };
-        // Cheap sanity check now; exact widths are checked on conversion.
-        if array.data.len() < array.len() && element == 1 {
-            return Err(NpzError::BadArray {
-                name: name.to_string(),
-                why: "fewer bytes than its shape needs".into(),
-            });
-        }
-        out.insert(name.to_string(), array);
-    }
-    if out.is_empty() {
-        return Err(NpzError::NotZip("the archive holds no .npy arrays".into()));
-    }
-    Ok(out)
+    let members = NpzMembers::list(bytes)?;
+    (0..members.len())
+        .filter_map(|i| members.read(bytes, i))
+        .collect()
 }

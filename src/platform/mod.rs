@@ -1,6 +1,6 @@
 //! Everything that differs between the browser and a native process lives here,
 //! and only here: choosing the compute device, yielding to the event loop,
-//! reading the clock, and fetching bytes.
+//! reading the clock, fetching bytes, and reading a file the user chose.
 //!
 //! The rest of the crate calls these functions without any `cfg`.
 

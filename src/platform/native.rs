@@ -93,3 +93,51 @@ pub async fn load_font() -> Result<(), String> {
 pub fn optimizer_state_restorable() -> Result<(), String> {
     Ok(())
 }
+
+/// A file chosen by the user: natively, a path.
+pub struct LocalFile {
+    name: String,
+    size: u64,
+    path: std::path::PathBuf,
+}
+
+impl LocalFile {
+    /// The file at `path`, with its size, without reading it.
+    pub fn open(path: &std::path::Path) -> Result<Self, String> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
+        let name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Self {
+            name,
+            size,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file's name, without any folder.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Read the whole file; progress is reported once, at the end.
+    pub async fn read(&self, mut progress: impl FnMut(u64)) -> Result<Vec<u8>, String> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        progress(bytes.len() as u64);
+        Ok(bytes)
+    }
+}
+
+/// Natively no page hands over files: there is never one in an event.
+pub fn event_file(_ev: &web_sys::Event) -> Option<LocalFile> {
+    None
+}

@@ -280,3 +280,91 @@ pub async fn load_font() -> Result<(), String> {
     let _ = FONT.set(Box::leak(bytes.into_boxed_slice()));
     Ok(())
 }
+
+/// A file the user picked or dropped. It is read here, in the page; nothing is
+/// uploaded.
+pub struct LocalFile {
+    name: String,
+    size: u64,
+    blob: web_sys::Blob,
+}
+
+/// How much of a file one read takes; the page is given back between reads.
+const READ_CHUNK: u64 = 4 << 20;
+
+impl LocalFile {
+    /// The file's name, without any folder.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's size in bytes, as the browser reports it before anything is read.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Read the whole file a chunk at a time, reporting the bytes read so far and
+    /// letting the page paint between chunks.
+    pub async fn read(&self, mut progress: impl FnMut(u64)) -> Result<Vec<u8>, String> {
+        let size = usize::try_from(self.size)
+            .map_err(|_| format!("{} is too large to read here", self.name))?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(size).map_err(|_| {
+            format!(
+                "not enough memory in this tab to read {} ({:.1} MB)",
+                self.name,
+                self.size as f64 / 1e6
+            )
+        })?;
+        let mut at = 0u64;
+        while at < self.size {
+            let end = (at + READ_CHUNK).min(self.size);
+            let part = self
+                .blob
+                .slice_with_f64_and_f64(at as f64, end as f64)
+                .map_err(|e| js_err(&format!("reading {}", self.name), e))?;
+            let buffer = JsFuture::from(part.array_buffer())
+                .await
+                .map_err(|e| js_err(&format!("reading {}", self.name), e))?;
+            let array = Uint8Array::new(&buffer);
+            let start = out.len();
+            let len = array.length() as usize;
+            if len == 0 || start + len > size {
+                return Err(format!(
+                    "{} changed while it was being read; choose it again",
+                    self.name
+                ));
+            }
+            out.resize(start + len, 0);
+            array.copy_to(&mut out[start..]);
+            at += len as u64;
+            progress(at);
+        }
+        Ok(out)
+    }
+}
+
+/// The first file of a drop (its `dataTransfer`) or of a file input's change event.
+pub fn event_file(ev: &web_sys::Event) -> Option<LocalFile> {
+    let present = |v: &JsValue| !v.is_undefined() && !v.is_null();
+    let from_drop = Reflect::get(ev, &JsValue::from_str("dataTransfer"))
+        .ok()
+        .filter(present)
+        .and_then(|dt| Reflect::get(&dt, &JsValue::from_str("files")).ok());
+    let from_input = || {
+        ev.target()
+            .and_then(|t| Reflect::get(&t, &JsValue::from_str("files")).ok())
+    };
+    let files = from_drop.filter(present).or_else(from_input)?;
+    let file = Reflect::get(&files, &JsValue::from_f64(0.0))
+        .ok()
+        .filter(present)?;
+    let name = get_str(&file, "name").unwrap_or_else(|| "the chosen file".into());
+    let size = Reflect::get(&file, &JsValue::from_str("size"))
+        .ok()
+        .and_then(|s| s.as_f64())
+        .filter(|s| s.is_finite() && *s >= 0.0)? as u64;
+    // A File is a Blob.
+    let blob: web_sys::Blob = file.unchecked_into();
+    Some(LocalFile { name, size, blob })
+}

@@ -1,6 +1,7 @@
 //! `#/data`: the images, the lab's split, and where the data comes from.
 
 use super::canvas;
+use super::npz_drop::NpzDrop;
 use super::state::{AppState, DataState, current_params};
 use super::text;
 use super::widgets::{DatasetPicker, ParamsForm};
@@ -46,6 +47,7 @@ pub fn DataPage() -> impl IntoView {
             {move || params.get().err().map(|e| view! { <p class="error">"Bad URL parameter: " {e}</p> })}
             <DatasetPicker slug="data" params=params/>
             <ParamsForm slug="data" names=crate::lab::data::INFO.params params=params/>
+            <NpzDrop/>
             {move || match state.datasets.with(|d| d.get(&current().dataset).cloned()) {
                 Some(DataState::Ready(ds)) => {
                     let m = ds.manifest.clone();

@@ -5,6 +5,7 @@ pub mod canvas;
 pub mod chapters;
 pub mod clip_panel;
 pub mod data_page;
+pub mod npz_drop;
 pub mod pca_panel;
 pub mod runs;
 pub mod saved;

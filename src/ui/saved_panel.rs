@@ -5,28 +5,20 @@ use super::saved::{self, MAX_IMPORT_BYTES, SavedEntry};
 use super::state::AppState;
 use crate::platform;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 const MIME: &str = "application/octet-stream";
 
 /// A chosen file's bytes, refused before reading when it is too large to be a
 /// saved run.
-async fn read_chosen(input: web_sys::HtmlInputElement) -> Result<(String, Vec<u8>), String> {
-    let file = input
-        .files()
-        .and_then(|f| f.get(0))
-        .ok_or("no file was chosen")?;
-    let name = file.name();
-    if file.size() > MAX_IMPORT_BYTES {
+async fn read_chosen(file: &platform::LocalFile) -> Result<(String, Vec<u8>), String> {
+    let name = file.name().to_string();
+    if file.size() as f64 > MAX_IMPORT_BYTES {
         return Err(format!(
             "{name} is {:.1} GB, larger than any saved run; is it the right file?",
-            file.size() / 1e9
+            file.size() as f64 / 1e9
         ));
     }
-    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|e| format!("cannot read {name}: {e:?}"))?;
-    Ok((name, js_sys::Uint8Array::new(&buffer).to_vec()))
+    Ok((name, file.read(|_| {}).await?))
 }
 
 /// Save, export and import runs of `slug`, and the runs kept in this browser.
@@ -79,12 +71,12 @@ pub fn SavedRunsPanel(
             message.set(format!("not exported: {e}"));
         }
     });
-    let import = Action::new_local(move |input: &web_sys::HtmlInputElement| {
-        let input = input.clone();
+    let import = Action::new_local(move |file: &std::rc::Rc<platform::LocalFile>| {
+        let file = file.clone();
         async move {
             message.set("reading the file…".into());
             let outcome = async {
-                let (name, bytes) = read_chosen(input).await?;
+                let (name, bytes) = read_chosen(&file).await?;
                 saved::keep(&bytes)
                     .await
                     .map_err(|e| format!("{name}: {e}"))?;
@@ -133,8 +125,8 @@ pub fn SavedRunsPanel(
                 <label class="file">"Import a saved run… "
                     <input type="file" accept=".safetensors" data-testid="import-run"
                         on:change=move |ev| {
-                            if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
-                                import.dispatch(input);
+                            if let Some(file) = platform::event_file(&ev) {
+                                import.dispatch_local(std::rc::Rc::new(file));
                             }
                         }/>
                 </label>

@@ -11,6 +11,41 @@ use std::sync::Arc;
 /// Bundles shipped under `public/data/`.
 pub const BUNDLED: &[&str] = &["bloodmnist", "organamnist"];
 
+/// Marks the name of a dataset converted in the page from the user's own `.npz`
+/// (`bloodmnist-file`, then `bloodmnist-file2` for a different file): held by this
+/// tab only, never fetched.
+pub const LOCAL_SUFFIX: &str = "-file";
+
+/// Whether `name` is a dataset converted from the user's own file.
+pub fn is_local(name: &str) -> bool {
+    name.rsplit_once(LOCAL_SUFFIX)
+        .is_some_and(|(base, n)| !base.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The name for a file of dataset `base` with this MD5: the first of `base-file`,
+/// `base-file2`, … that is free or holds the same file, so a different file never
+/// replaces the data of runs already trained.
+pub fn local_key(base: &str, md5: &str, datasets: &HashMap<String, DataState>) -> String {
+    let free = |key: &String| match datasets.get(key) {
+        Some(DataState::Ready(ds)) => ds.manifest.source.md5 == md5,
+        _ => true,
+    };
+    (1..)
+        .map(|k| match k {
+            1 => format!("{base}{LOCAL_SUFFIX}"),
+            k => format!("{base}{LOCAL_SUFFIX}{k}"),
+        })
+        .find(free)
+        .unwrap_or_else(|| format!("{base}{LOCAL_SUFFIX}"))
+}
+
+/// Why a dataset converted from the user's file cannot be used in this tab.
+fn local_missing(name: &str) -> String {
+    format!(
+        "'{name}' is a dataset converted from your own .npz file, and it is not loaded in this tab (such a dataset is not kept across reloads or tabs): drop the file on #/data again"
+    )
+}
+
 /// The current route: a chapter slug and its hash query.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
@@ -161,6 +196,9 @@ fn human(bytes: u64) -> String {
 }
 
 async fn load_bundle(name: &str, mut report: impl FnMut(String)) -> Result<Dataset, String> {
+    if is_local(name) {
+        return Err(local_missing(name));
+    }
     if !BUNDLED.contains(&name) {
         return Err(format!(
             "no bundled dataset '{name}'; bundled: {}",
@@ -215,6 +253,7 @@ impl AppState {
         loop {
             match self.datasets.with_untracked(|d| d.get(name).cloned()) {
                 Some(DataState::Ready(ds)) => return Ok(ds),
+                Some(DataState::Failed(e)) if is_local(name) => return Err(e),
                 Some(DataState::Failed(e)) => {
                     return Err(format!(
                         "dataset {name} could not be loaded: {e} (press Retry)"
@@ -279,4 +318,28 @@ pub fn current_params(slug: &str, params: Memo<Result<LabParams, String>>) -> La
         .try_get()
         .and_then(Result::ok)
         .unwrap_or_else(|| LabParams::for_chapter(slug))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_names_are_told_apart_from_bundles() {
+        for name in ["bloodmnist-file", "bloodmnist-file2", "organamnist-file12"] {
+            assert!(is_local(name), "{name}");
+        }
+        for name in ["bloodmnist", "-file", "bloodmnist-filex", "file"] {
+            assert!(!is_local(name), "{name}");
+        }
+        assert_eq!(
+            local_key("bloodmnist", "ab", &HashMap::new()),
+            "bloodmnist-file"
+        );
+        let failed = HashMap::from([(
+            "bloodmnist-file".to_string(),
+            DataState::Failed("not loaded".into()),
+        )]);
+        assert_eq!(local_key("bloodmnist", "ab", &failed), "bloodmnist-file");
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::canvas;
 use super::runs::RunSummary;
-use super::state::{AppState, BUNDLED, DataState, current_params};
+use super::state::{AppState, BUNDLED, DataState, current_params, is_local};
 use crate::lab::charts::{Chart, umap_thumbnail};
 use crate::lab::params::{Kind, spec};
 use crate::lab::{ChapterOutput, LabParams};
@@ -33,6 +33,9 @@ pub fn DatasetPicker(
             Some(DataState::Ready(ds)) => view! {
                 <span class="ok" data-testid="dataset-status">{format!("ready: {} images", ds.train.len() + ds.val.len() + ds.test.len())}</span>
             }.into_any(),
+            Some(DataState::Failed(e)) if is_local(&name) => view! {
+                <span class="error" data-testid="dataset-status">{e}</span>
+            }.into_any(),
             Some(DataState::Failed(e)) => view! {
                 <span class="error" data-testid="dataset-status">{format!("could not be loaded: {e} ")}
                     <button data-testid="dataset-retry" on:click=move |_| state.retry_dataset(&name)>"Retry"</button>
@@ -40,12 +43,25 @@ pub fn DatasetPicker(
             }.into_any(),
         }
     };
+    // The bundles, the datasets converted from the user's files, and the URL's choice.
+    let names = Memo::new(move |_| {
+        let mut v: Vec<String> = BUNDLED.iter().map(|n| n.to_string()).collect();
+        state.datasets.with(|d| {
+            let mut local: Vec<String> = d.keys().filter(|k| is_local(k)).cloned().collect();
+            local.sort();
+            v.extend(local);
+        });
+        let cur = current().dataset;
+        if !v.contains(&cur) {
+            v.push(cur);
+        }
+        v
+    });
     view! {
         <div class="dataset">
             <label>"Dataset "
                 <select data-testid="dataset" on:change=move |ev| { let _ = state.update_param(slug, "dataset", &event_target_value(&ev)); }>
-                    {BUNDLED.iter().map(|n| {
-                        let n = n.to_string();
+                    {move || names.get().into_iter().map(|n| {
                         let selected = { let n = n.clone(); move || current().dataset == n };
                         view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
                     }).collect_view()}

@@ -9,6 +9,7 @@ import { state, test, assert, canvasColours, hoverUntilNamed, text, waitStatus, 
 import { savedRunTests } from './saved.mjs';
 import { gpuLossTests } from './gpuloss.mjs';
 import { cancelTests } from './cancel.mjs';
+import { npzDropTests } from './npzdrop.mjs';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
@@ -512,6 +513,8 @@ async function runMode(base, mode) {
   await cancelTests({ page, base, mode, full });
   if (full) await savedRunTests({ page, base, mode, context: browser });
   if (mode === 'webgpu') await gpuLossTests({ page, base, mode, context: browser });
+  // The data page's converter of the user's own .npz (the CPU run only: it is not about the backend).
+  if (mode === 'cpu') await npzDropTests(page, base, mode);
 
   await test(`${mode}: the page runs under a Content-Security-Policy without unsafe-inline, and no request leaves its origin`, async () => {
     const html = fs.readFileSync(path.join(dist, 'index.html'), 'utf8');
