@@ -91,6 +91,7 @@ export async function savedRunTests({ page, base, mode, context }) {
     const full = await waitMessage(page, /saved in this browser|not saved/);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: base });
     assert(/not saved/.test(full) && /full or its quota was denied/.test(full) && /Export/.test(full), `quota: ${full}`);
+    console.log(`       quota of 1 kB: ${full}`);
     assert(await text(page, 'status') === 'done', 'the run on the page was lost');
     assert(JSON.stringify(await result(page)) === JSON.stringify(before), 'the result changed');
     const cases = [
