@@ -297,7 +297,7 @@ impl Runs {
                 Ok(())
             }
             Err(e) if e.is_cancel() => Err("cancelled".into()),
-            Err(e) if compute.kind == BackendKind::Webgpu && device_lost(&e.to_string()) => {
+            Err(e) if compute.kind == BackendKind::Webgpu && device_lost(&e) => {
                 // The model lived on the lost device; from now on `auto` means the CPU.
                 with_runner(slug, |c| c.reset());
                 slot.run_params.set(None);
@@ -305,7 +305,7 @@ impl Runs {
                     "the WebGPU device was lost, so the lab switched to the CPU",
                 )));
                 Err(format!(
-                    "the GPU (WebGPU device) was lost during the run, and the model trained on it with it ({e}). The lab has switched to the CPU: press Run to train there"
+                    "the GPU (WebGPU device) was lost or failed during the run, and the model trained on it with it ({e}). The lab has switched to the CPU: press Run to train there"
                 ))
             }
             Err(e) => Err(e.to_string()),
@@ -345,11 +345,13 @@ pub(super) async fn compute_for(
     Ok(probed)
 }
 
-/// Whether an error says the GPU device is gone (cubecl marks a lost wgpu device
-/// as poisoned, and every later read reports it).
-fn device_lost(message: &str) -> bool {
-    let m = message.to_lowercase();
-    m.contains("poison") || m.contains("device was lost") || m.contains("device lost")
+/// Whether an error says the GPU device failed: a read from it failed (after a
+/// loss, a buffer can no longer be mapped), or cubecl marked it poisoned.
+fn device_lost(e: &lab::LabError) -> bool {
+    let m = e.to_string().to_lowercase();
+    matches!(e, lab::LabError::Train(crate::train::TrainError::Device(_)))
+        || m.contains("poison")
+        || m.contains("device was lost")
 }
 
 /// Epochs trained before this run, and epochs this run trains.

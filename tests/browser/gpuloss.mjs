@@ -22,7 +22,7 @@ export async function gpuLossTests({ page, base, mode, context }) {
     const n = await page.evaluate(() => { for (const d of self.__replabDevices || []) d.destroy(); return (self.__replabDevices || []).length; });
     assert(n > 0, 'the app asked for no WebGPU device');
     const status = await waitStatus(page, ['error', 'done', 'cancelled'], 300000);
-    assert(/GPU \(WebGPU device\) was lost/.test(status) && /switched to the CPU/.test(status), `status: ${status}`);
+    assert(/GPU \(WebGPU device\) was lost or failed/.test(status) && /switched to the CPU/.test(status), `status: ${status}`);
     // The page is alive: the header names the CPU, and Run trains there.
     assert(/cpu/i.test(await text(page, 'backend')), `backend shown: ${await text(page, 'backend')}`);
     await page.click('[data-testid="run"]');
