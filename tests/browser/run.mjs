@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { state, test, assert, canvasColours, hoverUntilNamed, text, waitStatus, plotColours, waitColours, canvasDigest, runChapter, fresh, setParam, stage, waitStage, result, bigBundle } from './lib.mjs';
+import { offlineRuns } from './offline.mjs';
+import { memoryRuns } from './memory.mjs';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
@@ -18,10 +20,12 @@ const only = process.env.REPLAB_BROWSER_MODE; // "webgpu" or "cpu" to run one pa
 const clipFile = process.env.REPLAB_CLIP_FIXTURE ? path.resolve(process.env.REPLAB_CLIP_FIXTURE) : null;
 const CLIP_URL = '/models/clip-vit-b32-int8.safetensors';
 let deployClip = false; // whether the server pretends the weights are deployed
+let serverDown = false; // whether the server drops every request (the offline test)
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json', '.ttf': 'font/ttf' };
 
 function serve() {
   const server = http.createServer((req, res) => {
+    if (serverDown) { req.socket.destroy(); return; }
     const url = decodeURIComponent(req.url.split('?')[0]);
     if (url === CLIP_URL && deployClip && clipFile) {
       const body = fs.readFileSync(clipFile);
@@ -505,6 +509,10 @@ async function runMode(base, mode) {
     for (const id of ['run-recon-0', 'run-recon-1']) assert(await canvasColours(page, id) > 20, `${id} blank`);
     assert(await canvasDigest(page, 'run-recon-0') !== await canvasDigest(page, 'run-recon-1'), 'the two bottlenecks reconstruct identically');
   });
+
+  if (full) await offlineRuns(browser, base, dist, { down: (d) => { serverDown = d; } });
+
+  await memoryRuns(page, base, mode);
 
   await test(`${mode}: the page runs under a Content-Security-Policy without unsafe-inline, and no request leaves its origin`, async () => {
     const html = fs.readFileSync(path.join(dist, 'index.html'), 'utf8');
