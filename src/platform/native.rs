@@ -62,6 +62,14 @@ pub async fn fetch_bytes(
     Ok(bytes)
 }
 
+/// Natively there is no service worker: the CLI needs no offline copy.
+pub fn register_service_worker() {}
+
+/// The wasm linear memory in bytes; natively there is none.
+pub fn wasm_memory_bytes() -> Option<u64> {
+    None
+}
+
 /// Natively nothing is cached, so there is nothing to forget.
 pub async fn cache_delete(_url: &str) {}
 

@@ -146,11 +146,54 @@ async fn open_cache() -> Option<web_sys::Cache> {
     cache.dyn_into::<web_sys::Cache>().ok()
 }
 
-/// Forget a cached response, e.g. after it failed its checksum.
+/// Forget a cached response, e.g. after it failed its checksum: in every cache of
+/// this origin, the app's own and the service worker's (`sw.js`), so that the next
+/// fetch of `url` reaches the network rather than a stored copy.
 pub async fn cache_delete(url: &str) {
-    if let Some(cache) = open_cache().await {
-        let _ = JsFuture::from(cache.delete_with_str(url)).await;
+    let Some(caches) = web_sys::window().and_then(|w| w.caches().ok()) else {
+        return;
+    };
+    let Ok(names) = JsFuture::from(caches.keys()).await else {
+        return;
+    };
+    for name in js_sys::Array::from(&names).iter() {
+        let Some(name) = name.as_string() else {
+            continue;
+        };
+        if let Ok(cache) = JsFuture::from(caches.open(&name)).await
+            && let Ok(cache) = cache.dyn_into::<web_sys::Cache>()
+        {
+            let _ = JsFuture::from(cache.delete_with_str(url)).await;
+        }
     }
+}
+
+/// Register the service worker that the build writes (`sw.js`, see
+/// `scripts/sw.mjs`): it keeps the app, its fonts and bundles for offline use
+/// after a first visit. Best effort: where the browser offers none (an insecure
+/// origin), or the registration fails, the app works online as before.
+pub fn register_service_worker() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let navigator = window.navigator();
+    if !Reflect::has(&navigator, &JsValue::from_str("serviceWorker")).unwrap_or(false) {
+        return;
+    }
+    let promise = navigator.service_worker().register("sw.js");
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = JsFuture::from(promise).await {
+            web_sys::console::warn_1(&JsValue::from_str(&js_err(
+                "no offline copy (service worker not registered)",
+                e,
+            )));
+        }
+    });
+}
+
+/// The wasm linear memory in bytes (it grows, and never shrinks).
+pub fn wasm_memory_bytes() -> Option<u64> {
+    Some(core::arch::wasm32::memory_size(0) as u64 * 65536)
 }
 
 /// Fetch `url` as bytes, from the Cache API when present, reporting `(received, total)`

@@ -26,6 +26,7 @@ use state::{AppState, Route};
 /// Start the app in `<body>`.
 pub fn mount() {
     console_error_panic_hook::set_once();
+    platform::register_service_worker();
     leptos::mount::mount_to_body(App);
 }
 
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <h1>"replab"</h1>
                     <RunIndicator/>
                     <DeviceBadge/>
+                    <MemoryReadout/>
                 </header>
                 {move || {
                     let slug = slug.get();
@@ -159,6 +161,27 @@ fn DeviceBadge() -> impl IntoView {
             }}
         </div>
     }
+}
+
+/// Memory figures for the browser tests, read again whenever a run starts or
+/// stops: the wasm linear memory and, where the backend reports it, the compute
+/// device's allocator. Hidden: they are diagnostics, not part of the lesson.
+#[component]
+fn MemoryReadout() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let figures = move || {
+        state.runs.active.track();
+        let pool = state
+            .compute
+            .with_untracked(|c| c.as_ref().and_then(|c| c.device.memory_pool_usage()));
+        serde_json::json!({
+            "wasm_bytes": platform::wasm_memory_bytes(),
+            "device_in_use": pool.as_ref().map(|u| u.bytes_in_use),
+            "device_reserved": pool.as_ref().map(|u| u.bytes_reserved),
+        })
+        .to_string()
+    };
+    view! { <span hidden data-testid="memory">{figures}</span> }
 }
 
 /// A chapter that is planned but not built, or a route that names no chapter.

@@ -10,6 +10,8 @@ import { savedRunTests } from './saved.mjs';
 import { gpuLossTests } from './gpuloss.mjs';
 import { cancelTests } from './cancel.mjs';
 import { npzDropTests } from './npzdrop.mjs';
+import { offlineRuns } from './offline.mjs';
+import { memoryRuns } from './memory.mjs';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
@@ -22,10 +24,12 @@ const only = process.env.REPLAB_BROWSER_MODE; // "webgpu" or "cpu" to run one pa
 const clipFile = process.env.REPLAB_CLIP_FIXTURE ? path.resolve(process.env.REPLAB_CLIP_FIXTURE) : null;
 const CLIP_URL = '/models/clip-vit-b32-int8.safetensors';
 let deployClip = false; // whether the server pretends the weights are deployed
+let serverDown = false; // whether the server drops every request (the offline test)
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json', '.ttf': 'font/ttf' };
 
 function serve() {
   const server = http.createServer((req, res) => {
+    if (serverDown) { req.socket.destroy(); return; }
     const url = decodeURIComponent(req.url.split('?')[0]);
     if (url === CLIP_URL && deployClip && clipFile) {
       const body = fs.readFileSync(clipFile);
@@ -512,9 +516,13 @@ async function runMode(base, mode) {
 
   await cancelTests({ page, base, mode, full });
   if (full) await savedRunTests({ page, base, mode, context: browser });
-  if (mode === 'webgpu') await gpuLossTests({ page, base, mode, context: browser });
   // The data page's converter of the user's own .npz (the CPU run only: it is not about the backend).
   if (mode === 'cpu') await npzDropTests(page, base, mode);
+  if (full) await offlineRuns(browser, base, dist, { down: (d) => { serverDown = d; } });
+
+  await memoryRuns(page, base, mode);
+  // Last before the policy checks: after a lost GPU the page runs on the CPU.
+  if (mode === 'webgpu') await gpuLossTests({ page, base, mode, context: browser });
 
   await test(`${mode}: the page runs under a Content-Security-Policy without unsafe-inline, and no request leaves its origin`, async () => {
     const html = fs.readFileSync(path.join(dist, 'index.html'), 'utf8');
