@@ -62,6 +62,7 @@ fn run(
 
 #[test]
 fn a_cancelled_run_run_again_ends_like_an_uninterrupted_one() {
+    let _serial = common::serial();
     let mut rng = NumpyRng::new(14);
     for slug in ["supervised", "linear-ae"] {
         let mut fresh = lab::make_chapter(slug).unwrap();
@@ -105,6 +106,7 @@ fn a_cancelled_run_run_again_ends_like_an_uninterrupted_one() {
 /// lays out and probes; loading and running again give the uninterrupted numbers.
 #[test]
 fn clip_cancelled_while_loading_or_embedding_ends_like_an_uninterrupted_run() {
+    let _serial = common::serial();
     use replab::lab::clip::Clip;
     use replab::model::clip::weights::{ConvertOptions, convert};
     use std::rc::Rc;

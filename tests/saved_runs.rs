@@ -52,6 +52,7 @@ fn load(slug: &str, bytes: &[u8], evaluate: bool) -> (Box<dyn lab::Chapter>, Sav
 
 #[test]
 fn a_saved_run_continues_exactly_and_evaluates_to_its_numbers() {
+    let _serial = common::serial();
     // linear-ae also carries its per-epoch snapshots; dino a teacher and a centre.
     for slug in ["supervised", "linear-ae", "dino"] {
         let mut whole = lab::make_chapter(slug).unwrap();
@@ -90,6 +91,7 @@ fn a_saved_run_continues_exactly_and_evaluates_to_its_numbers() {
 
 #[test]
 fn a_saved_run_that_does_not_fit_is_refused_by_name() {
+    let _serial = common::serial();
     let p = params("supervised", 1);
     let mut chapter = lab::make_chapter("supervised").unwrap();
     let out = run(chapter.as_mut(), &p);
@@ -143,6 +145,7 @@ fn a_saved_run_that_does_not_fit_is_refused_by_name() {
 
 #[test]
 fn the_notebook_pytorch_convnet_reproduces_a_saved_runs_features() {
+    let _serial = common::serial();
     use burn::prelude::*;
     use replab::lab::pipeline::Recipe;
     use replab::lab::supervised::{Supervised, SupervisedRecipe};

@@ -13,7 +13,6 @@ use crate::platform;
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::{JsCast, JsValue};
 
 /// The loaded encoder, kept for the session.
 #[derive(Default)]
@@ -54,24 +53,6 @@ enum Weights {
     Ready(String),
     /// A file was rejected: why.
     Failed(String),
-}
-
-/// What the browser handed over in a file input or a drop: a `FileList`.
-async fn first_file(files: JsValue) -> Result<(String, Vec<u8>), String> {
-    let file = js_sys::Reflect::get(&files, &JsValue::from_f64(0.0))
-        .ok()
-        .filter(|f| !f.is_undefined() && !f.is_null())
-        .ok_or("no file was chosen")?;
-    let name = js_sys::Reflect::get(&file, &JsValue::from_str("name"))
-        .ok()
-        .and_then(|n| n.as_string())
-        .unwrap_or_else(|| "the chosen file".into());
-    // A File is a Blob.
-    let blob: web_sys::Blob = file.unchecked_into();
-    let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
-        .await
-        .map_err(|e| format!("cannot read {name}: {e:?}"))?;
-    Ok((name, js_sys::Uint8Array::new(&buffer).to_vec()))
 }
 
 fn human(bytes: u64) -> String {
@@ -194,15 +175,13 @@ pub fn panel() -> Panel {
         });
     });
 
-    let on_pick = move |ev: leptos::ev::Event| {
-        let Some(files) = ev
-            .target()
-            .and_then(|t| js_sys::Reflect::get(&t, &JsValue::from_str("files")).ok())
-        else {
+    // A picked or dropped file: its size is checked before it is read.
+    let take = move |ev: &web_sys::Event| {
+        let Some(file) = platform::event_file(ev) else {
             return;
         };
         leptos::task::spawn_local(async move {
-            match first_file(files).await {
+            match super::read_capped(&file, clip_lab::MAX_FILE_BYTES, "CLIP weights file").await {
                 Ok((name, bytes)) => load_bytes(name, bytes, Origin::Picked),
                 Err(e) => {
                     weights.try_set(Weights::Failed(e));
@@ -210,20 +189,10 @@ pub fn panel() -> Panel {
             }
         });
     };
+    let on_pick = move |ev: leptos::ev::Event| take(&ev);
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
-        let files = js_sys::Reflect::get(&ev, &JsValue::from_str("dataTransfer"))
-            .ok()
-            .and_then(|dt| js_sys::Reflect::get(&dt, &JsValue::from_str("files")).ok());
-        let Some(files) = files else { return };
-        leptos::task::spawn_local(async move {
-            match first_file(files).await {
-                Ok((name, bytes)) => load_bytes(name, bytes, Origin::Picked),
-                Err(e) => {
-                    weights.try_set(Weights::Failed(e));
-                }
-            }
-        });
+        take(&ev);
     };
 
     let quote = move || {

@@ -30,6 +30,24 @@ pub fn mount() {
     leptos::mount::mount_to_body(App);
 }
 
+/// A picked or dropped file's name and bytes, refused from its size alone, before
+/// anything is read, when it is larger than any `what` can be (`max` bytes).
+pub async fn read_capped(
+    file: &crate::platform::LocalFile,
+    max: u64,
+    what: &str,
+) -> Result<(String, Vec<u8>), String> {
+    let name = file.name().to_string();
+    if file.size() > max {
+        return Err(format!(
+            "{name} is {:.1} GB, larger than any {what} ({:.1} GB at most); is it the right file? It was not read",
+            file.size() as f64 / 1e9,
+            max as f64 / 1e9
+        ));
+    }
+    Ok((name, file.read(|_| {}).await?))
+}
+
 /// Ask the user a yes/no question (a native dialog); `false` when it cannot be asked.
 pub fn confirm(message: &str) -> bool {
     web_sys::window()

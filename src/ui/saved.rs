@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 const FOLDER: &str = "saved-runs";
 /// Largest saved run imported: the biggest chapter's model with its optimiser
 /// state is a few tens of megabytes.
-pub const MAX_IMPORT_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
+pub const MAX_IMPORT_BYTES: u64 = 512 << 20;
 
 /// What the list shows of a saved run, kept as JSON beside it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -8,19 +8,6 @@ use leptos::prelude::*;
 
 const MIME: &str = "application/octet-stream";
 
-/// A chosen file's bytes, refused before reading when it is too large to be a
-/// saved run.
-async fn read_chosen(file: &platform::LocalFile) -> Result<(String, Vec<u8>), String> {
-    let name = file.name().to_string();
-    if file.size() as f64 > MAX_IMPORT_BYTES {
-        return Err(format!(
-            "{name} is {:.1} GB, larger than any saved run; is it the right file?",
-            file.size() as f64 / 1e9
-        ));
-    }
-    Ok((name, file.read(|_| {}).await?))
-}
-
 /// Save, export and import runs of `slug`, and the runs kept in this browser.
 #[component]
 pub fn SavedRunsPanel(
@@ -76,7 +63,8 @@ pub fn SavedRunsPanel(
         async move {
             message.set("reading the file…".into());
             let outcome = async {
-                let (name, bytes) = read_chosen(&file).await?;
+                let (name, bytes) =
+                    super::read_capped(&file, MAX_IMPORT_BYTES, "saved run").await?;
                 saved::keep(&bytes)
                     .await
                     .map_err(|e| format!("{name}: {e}"))?;

@@ -346,6 +346,17 @@ async function runMode(base, mode) {
     await page.waitForSelector('[data-testid="clip-weights-status"].error', { timeout: 60000 });
     const msg = await text(page, 'clip-weights-status');
     assert(/broken\.safetensors/.test(msg) && /truncated|past the end/.test(msg), `message: ${msg}`);
+    // A 2 GB file (sparse on disk: Chromium gets its path) is refused from its size, unread.
+    const huge = path.join(os.tmpdir(), `replab-clip-huge-${process.pid}.safetensors`);
+    fs.writeFileSync(huge, '');
+    fs.truncateSync(huge, 2e9);
+    const t0 = Date.now();
+    await page.setInputFiles('[data-testid="clip-file"]', huge);
+    await page.waitForFunction(() => /GB/.test(document.querySelector('[data-testid="clip-weights-status"]')?.innerText || ''), null, { timeout: 60000 });
+    const big = await text(page, 'clip-weights-status');
+    fs.rmSync(huge, { force: true });
+    assert(/2\.0 GB, larger than any CLIP weights file/.test(big) && /not read/.test(big), `2 GB file: ${big}`);
+    console.log(`       2 GB CLIP file, refused in ${Date.now() - t0} ms: ${big}`);
   });
 
   await test(`${mode}: CLIP loads a picked file, embeds, draws the UMAP and probes`, async () => {

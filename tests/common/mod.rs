@@ -20,3 +20,12 @@ pub fn blood() -> Arc<Dataset> {
         .unwrap(),
     )
 }
+
+/// Hold this for the whole of a test that trains: burn's device generator is one per
+/// device and process, so two tests of one binary training at once (cargo runs them on
+/// threads) would draw from it in turn and neither would be reproducible.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

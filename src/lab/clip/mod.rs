@@ -13,6 +13,8 @@ mod load;
 
 pub use crate::model::clip::ClipVisionConfig;
 pub use crate::model::clip::vit::WeightStore;
+/// The largest CLIP weights file read (checked before reading).
+pub use crate::model::clip::weights::MAX_FILE_BYTES;
 pub use load::{ClipModel, device_bytes, device_reserved, embed_view, load};
 
 use super::chapter::{Chapter, ChapterOutput, LocalBoxFuture, RunCtx};
